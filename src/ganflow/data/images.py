@@ -1,0 +1,68 @@
+"""Reading and writing images as float arrays in [0, 1], with errors that name the file.
+
+Arrays are H x W (grayscale) or H x W x 3 (RGB) float32.  Tensors for the networks are made
+elsewhere (data/tensors.py); this module only knows files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ganflow.atomic import atomic_path
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class ImageError(ValueError):
+    """An image file that cannot be used; the message names the file."""
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_image(path: Path | str, channels: int | None = None) -> np.ndarray:
+    """Load ``path`` as float32 in [0,1]; ``channels`` 1 or 3 converts, None keeps L or RGB."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path}: empty file (0 bytes)")
+        with Image.open(path) as im:
+            im.load()
+            mode = {1: "L", 3: "RGB"}.get(channels or 0, "L" if im.mode in ("L", "I;16", "I", "1", "LA") else "RGB")
+            if im.mode == "I;16":
+                arr = np.asarray(im, dtype=np.float32) / 65535.0
+                return arr if mode == "L" else np.repeat(arr[..., None], 3, axis=2)
+            arr = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: not a readable image ({e.__class__.__name__}: {e})") from None
+    return arr
+
+
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(arr, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def save_image(path: Path | str, arr: np.ndarray) -> None:
+    """Write a [0,1] float (or uint8) array as an 8-bit PNG, atomically."""
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    data = arr if arr.dtype == np.uint8 else to_uint8(arr)
+    with atomic_path(path) as tmp:
+        Image.fromarray(data).save(tmp, format="PNG")
+
+
+def resize(arr: np.ndarray, size: int) -> np.ndarray:
+    """Bicubic resize to size x size (PIL on float32 data, no 8-bit round trip)."""
+    if arr.shape[0] == size and arr.shape[1] == size:
+        return arr.astype(np.float32)
+    if arr.ndim == 2:
+        out = np.asarray(Image.fromarray(arr.astype(np.float32), mode="F").resize((size, size), Image.BICUBIC))
+    else:
+        out = np.stack([resize(arr[..., c], size) for c in range(arr.shape[2])], axis=2)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,38 @@
+"""Per-pixel metrics against the truth, for paired tasks (the homework's RMSE and friends).
+
+Images are float arrays in [0, 1] of shape (N, H, W) or (N, H, W, C).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred, truth = np.asarray(pred, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from the truth's {truth.shape}")
+    if not (np.isfinite(pred).all() and np.isfinite(truth).all()):
+        raise ValueError("NaN or inf among the pixels")
+    return pred, truth
+
+
+def rmse(pred: np.ndarray, truth: np.ndarray) -> float:
+    """The homework's metric: root of the mean squared error over every pixel of every image."""
+    pred, truth = _check(pred, truth)
+    return float(np.sqrt(np.mean((pred - truth) ** 2)))
+
+
+def masked_rmse(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    """RMSE over the pixels where ``mask`` is true (the painted region only)."""
+    pred, truth = _check(pred, truth)
+    mask = np.broadcast_to(np.asarray(mask, dtype=bool).reshape(mask.shape + (1,) * (pred.ndim - mask.ndim)),
+                           pred.shape)
+    if not mask.any():
+        raise ValueError("empty mask")
+    return float(np.sqrt(np.mean((pred[mask] - truth[mask]) ** 2)))
+
+
+def psnr(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB for data range 1 (inf when the images are identical)."""
+    err = rmse(pred, truth)
+    return float("inf") if err == 0 else float(20 * np.log10(1.0 / err))

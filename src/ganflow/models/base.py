@@ -1,0 +1,59 @@
+"""What every GAN offers the one training loop: networks, optimisers, and a list of phases.
+
+A phase is one optimiser step on one loss: ``D`` then ``G`` for most GANs, ``D`` n_critic times
+for WGAN-GP.  The loop (train/loop.py) owns stepping, AMP, logging, checkpoints and snapshots;
+a model owns only its networks and its losses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+Batch = dict[str, torch.Tensor]
+
+
+class NetConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class Phase:
+    name: str                                        # "D" or "G": the prefix of its terms in losses.csv
+    opt: torch.optim.Optimizer
+    loss: Callable[[Batch], dict[str, torch.Tensor]]  # must contain "total"
+    params: list[nn.Parameter] | None = None          # what it updates (others are frozen meanwhile)
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about its data to build its networks."""
+    channels: int
+    image_size: int
+    n_classes: int = 0
+
+
+class GAN(nn.Module):
+    name: ClassVar[str] = "?"
+    Config: ClassVar[type[NetConfig]] = NetConfig
+
+    def __init__(self, cfg: NetConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
+        super().__init__()
+        self.cfg, self.info, self.lr, self.betas = cfg, info, lr, betas
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def phases(self, step: int) -> list[Phase]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(self, batch: Batch) -> torch.Tensor:
+        """Generator output in [-1, 1] for a batch (the sample stage's entry point)."""
+        raise NotImplementedError
+
+    def adam(self, params) -> torch.optim.Adam:
+        return torch.optim.Adam(params, lr=self.lr, betas=self.betas)

@@ -1,0 +1,78 @@
+"""pix2pix (Isola et al. 2017): U-Net generator, PatchGAN discriminator on (input, output) pairs.
+
+L_D = 1/2 [gan(D(x, y), real) + gan(D(x, G(x)), fake)]
+L_G = gan(D(x, G(x)), real) + lambda_rec * rec(G(x), y)      rec: L1, L2, or both (the homework)
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, PositiveInt
+
+from ganflow.models import register
+from ganflow.models.base import GAN, Batch, DataInfo, NetConfig, Phase
+from ganflow.nn.losses import gan_loss
+from ganflow.nn.norm import init_weights
+from ganflow.nn.patchgan import PatchDiscriminator
+from ganflow.nn.unet import UNetGenerator
+
+
+class Pix2PixConfig(NetConfig):
+    ngf: PositiveInt = 64
+    ndf: PositiveInt = 64
+    n_layers_d: PositiveInt = 3
+    norm: Literal["batch", "instance"] = "batch"
+    gan_loss: Literal["vanilla", "lsgan"] = "vanilla"
+    lambda_rec: float = Field(100.0, ge=0)
+    rec_loss: Literal["l1", "l2", "l1+l2"] = "l1"
+    dropout: bool = True
+
+
+def reconstruction(fake: torch.Tensor, real: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "l1":
+        return F.l1_loss(fake, real)
+    if kind == "l2":
+        return F.mse_loss(fake, real)
+    return F.l1_loss(fake, real) + F.mse_loss(fake, real)
+
+
+@register("pix2pix")
+class Pix2Pix(GAN):
+    Config = Pix2PixConfig
+
+    def __init__(self, cfg: Pix2PixConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
+        super().__init__(cfg, info, lr, betas)
+        c = info.channels
+        self.G = init_weights(UNetGenerator(c, c, info.image_size, cfg.ngf, norm=cfg.norm, dropout=cfg.dropout))
+        self.D = init_weights(PatchDiscriminator(2 * c, cfg.ndf, cfg.n_layers_d, norm=cfg.norm))
+        self.opt_G, self.opt_D = self.adam(self.G.parameters()), self.adam(self.D.parameters())
+        self._fake: torch.Tensor | None = None
+
+    def optimizers(self):
+        return {"G": self.opt_G, "D": self.opt_D}
+
+    def phases(self, step: int) -> list[Phase]:
+        return [Phase("D", self.opt_D, self.d_loss, list(self.D.parameters())),
+                Phase("G", self.opt_G, self.g_loss, list(self.G.parameters()))]
+
+    def d_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        x, y = batch["A"], batch["B"]
+        # One generator forward per step, shared by both phases: D sees it detached, G keeps the graph.
+        self._fake = self.G(x)
+        real = gan_loss(self.D(torch.cat([x, y], 1)), True, self.cfg.gan_loss)
+        fake = gan_loss(self.D(torch.cat([x, self._fake.detach()], 1)), False, self.cfg.gan_loss)
+        return {"total": 0.5 * (real + fake), "real": real, "fake": fake}
+
+    def g_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        x, y = batch["A"], batch["B"]
+        fake = self._fake if self._fake is not None else self.G(x)
+        self._fake = None
+        adv = gan_loss(self.D(torch.cat([x, fake], 1)), True, self.cfg.gan_loss)
+        rec = reconstruction(fake, y, self.cfg.rec_loss)
+        return {"total": adv + self.cfg.lambda_rec * rec, "gan": adv, "rec": rec}
+
+    @torch.no_grad()
+    def generate(self, batch: Batch) -> torch.Tensor:
+        return self.G(batch["A"])

@@ -1,0 +1,112 @@
+"""train: fit an experiment's GAN; write results/<exp>/model/ and results/<exp>/losses.csv.
+
+A resumable checkpoint lives in results/<exp>/resume/ while training runs (outside the declared
+outputs, which Snakemake and DVC delete before a rerun).  Rerunning the same command after a
+crash resumes from it; a resume with different params is refused with a diff unless --force.
+"""
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import torch
+
+from ganflow.atomic import atomic_dir, atomic_path, write_json
+from ganflow.data.tensors import BatchStream, to_images
+from ganflow.models import get_model
+from ganflow.models.base import DataInfo
+from ganflow.params import Params
+from ganflow.provenance import code_version, hash_tree, package_versions
+from ganflow.report.grids import save_grid
+from ganflow.stages import paths
+from ganflow.stages.datasets import training_tensors
+from ganflow.train.checkpoint import load_checkpoint, params_diff, save_checkpoint
+from ganflow.train.device import pick_device
+from ganflow.train.loop import LoopSettings, NonFiniteLoss, train
+
+N_SNAPSHOT = 16
+
+
+def run(params: Params, exp: str, force: bool = False, threads: int | None = None) -> None:
+    e = params.experiment(exp)
+    t = params.train[exp]
+    if threads or t.threads:
+        torch.set_num_threads(threads or t.threads)
+    torch.manual_seed(t.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    device = pick_device(t.device)
+
+    data_dir, tensors, info = training_tensors(params, exp)
+    cls = get_model(e.model)
+    model = cls(cls.Config(**t.net), info, t.lr, (t.beta1, t.beta2))
+    batches = BatchStream(tensors, t.batch_size, seed=t.seed, flip=t.augment_flip)
+
+    record = {
+        "experiment": exp, "model": e.model, "dataset": e.dataset, "task": e.task,
+        "params": {"experiment": e.model_dump(mode="json"), "train": t.model_dump(mode="json")},
+        "code": code_version(), "packages": package_versions(), "device": str(device),
+        "deterministic": device.type == "cpu",
+        "data": {"path": str(data_dir), "sha256": hash_tree(data_dir)},
+        "n_parameters": {name: sum(p.numel() for p in getattr(model, name).parameters())
+                         for name in ("G", "D") if hasattr(model, name)},
+        "seed": t.seed,
+    }
+    resume_dir = paths.exp_dir(exp) / "resume"
+    ckpt = resume_dir / "checkpoint.pt"
+    start = None
+    if ckpt.exists():
+        start = load_checkpoint(ckpt)
+        diff = params_diff(start["params"], record["params"])
+        if diff and not force:
+            raise SystemExit(f"train: {ckpt} was made with other params; refusing to resume:\n  "
+                             + "\n  ".join(diff) + "\nrerun with --force to start afresh")
+        if diff or start["step"] >= t.steps:
+            start = None
+        else:
+            print(f"train: resuming {exp} from step {start['step']}")
+    if start is None:
+        shutil.rmtree(resume_dir, ignore_errors=True)
+    resume_dir.mkdir(parents=True, exist_ok=True)
+    write_json(resume_dir / "run.json", record)  # the run record exists before the first step
+
+    fixed = {k: v[:N_SNAPSHOT] for k, v in tensors.items()}
+
+    def snapshot(step: int) -> None:
+        out = model.generate({k: v.to(device) for k, v in fixed.items()})
+        shown = to_images(fixed["A"]) + to_images(out) if "A" in fixed else to_images(out)
+        save_grid(resume_dir / "snapshots" / f"step_{step:06d}.png", shown, ncols=N_SNAPSHOT, scale=2)
+
+    settings = LoopSettings(t.steps, t.log_every, t.snapshot_every, t.checkpoint_every, device, t.amp)
+    meta = {"model_name": e.model, "experiment": exp, "params": record["params"], "code": record["code"],
+            "data_info": info.__dict__}
+    try:
+        final = train(model, batches, settings, ckpt, meta, snapshot, start)
+    except NonFiniteLoss as err:
+        raise SystemExit(f"train: {err}") from None
+
+    record["wall_time_s"] = round(final["wall_time"], 2)
+    record["steps"] = final["step"]
+    with atomic_dir(paths.model_dir(exp)) as tmp:
+        # The delivered checkpoint keeps weights and metadata only: optimiser state stays in resume/.
+        save_checkpoint(tmp / "checkpoint.pt", {k: v for k, v in final.items() if k not in ("optimizers", "data")})
+        write_json(tmp / "run.json", record)
+        shutil.copytree(resume_dir / "snapshots", tmp / "snapshots")
+    with atomic_path(paths.losses_csv(exp)) as tmp:
+        pd.DataFrame(final["losses"]).to_csv(tmp, index=False)
+    shutil.rmtree(resume_dir, ignore_errors=True)
+    print(f"train: {exp}: {final['step']} steps in {final['wall_time']:.0f}s -> {paths.model_dir(exp)}")
+
+
+def load_trained(params: Params, exp: str, device: torch.device):
+    """The trained model of an experiment, in eval mode, from results/<exp>/model/checkpoint.pt."""
+    e = params.experiment(exp)
+    path = paths.model_dir(exp) / "checkpoint.pt"
+    if not path.exists():
+        raise SystemExit(f"{path}: no trained model; run `ganflow train --exp {exp}` first")
+    state = load_checkpoint(path)
+    cls = get_model(state["model_name"])
+    net = state["params"]["train"]["net"]
+    t = params.train[exp]
+    model = cls(cls.Config(**net), DataInfo(**state["data_info"]), t.lr, (t.beta1, t.beta2))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), path

@@ -1,0 +1,31 @@
+"""Device choice (cuda, then mps, then cpu) and the matching mixed-precision setting."""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("device 'cuda' was asked for, but torch sees no CUDA GPU (set device: auto or cpu)")
+    return torch.device(preference)
+
+
+def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """bf16 where the GPU has it (no loss scaling needed), else fp16 with a GradScaler; none on CPU."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

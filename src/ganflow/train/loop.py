@@ -1,0 +1,102 @@
+"""The one training loop: every GAN trains here, whatever its phases and losses.
+
+It owns what models should not: stepping the optimisers, mixed precision, the loss log,
+non-finite-loss checks, checkpoints for resume, and fixed-input sample snapshots.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ganflow.data.tensors import BatchStream
+from ganflow.models.base import GAN
+from ganflow.train.checkpoint import save_checkpoint
+from ganflow.train.device import amp_dtype, autocast
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    steps: int
+    log_every: int
+    snapshot_every: int
+    checkpoint_every: int
+    device: torch.device
+    amp: bool
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, meta: dict,
+          snapshot: Callable[[int], None], start: dict | None = None) -> dict:
+    """Train from ``start`` (a loaded checkpoint) or from scratch; returns the final state dict.
+
+    ``meta`` (model name, params, code version...) is stored in every checkpoint.
+    ``snapshot(step)`` is called every ``snapshot_every`` steps and at the end.
+    """
+    model.to(s.device).train()
+    dtype = amp_dtype(s.device, s.amp)
+    scaler = torch.amp.GradScaler(s.device.type, enabled=dtype == torch.float16)
+    step, rows, wall0 = 0, [], 0.0
+    if start is not None:
+        model.load_state_dict(start["model"])
+        for name, opt in model.optimizers().items():
+            opt.load_state_dict(start["optimizers"][name])
+        batches.load_state_dict(start["data"])
+        torch.set_rng_state(start["rng"]["torch"])
+        if s.device.type == "cuda" and start["rng"].get("cuda"):
+            torch.cuda.set_rng_state_all(start["rng"]["cuda"])
+        step, rows, wall0 = start["step"], list(start["losses"]), float(start.get("wall_time", 0.0))
+
+    def state() -> dict:
+        return {**meta, "step": step, "model": model.state_dict(),
+                "optimizers": {k: o.state_dict() for k, o in model.optimizers().items()},
+                "data": batches.state_dict(),
+                "rng": {"torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state_all() if s.device.type == "cuda" else []},
+                "losses": rows, "wall_time": wall0 + time.perf_counter() - t0}
+
+    t0 = time.perf_counter()
+    bar = tqdm(total=s.steps, initial=step, desc=f"train {meta.get('experiment', '')}", unit="step", dynamic_ncols=True)
+    while step < s.steps:
+        batch = _to(next(batches), s.device)
+        logged: dict[str, float] = {}
+        for phase in model.phases(step):
+            with autocast(s.device, dtype):
+                terms = phase.loss(batch)
+            for k, v in terms.items():
+                value = float(v.detach())
+                if not math.isfinite(value):
+                    raise NonFiniteLoss(f"loss {phase.name}_{k} became {value} at step {step}; "
+                                        f"the last good checkpoint is kept at {ckpt_path}")
+                logged[f"{phase.name}_{k}"] = value
+            phase.opt.zero_grad(set_to_none=True)
+            scaler.scale(terms["total"]).backward()
+            scaler.step(phase.opt)
+        scaler.update()
+        step += 1
+        if step % s.log_every == 0 or step == s.steps:
+            rows.append({"step": step, "wall_time": round(wall0 + time.perf_counter() - t0, 3), **logged})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in logged.items() if k.endswith("total")})
+        bar.update(1)
+        if step % s.snapshot_every == 0 or step == s.steps:
+            model.eval()
+            snapshot(step)
+            model.train()
+        if step % s.checkpoint_every == 0 and step < s.steps:
+            save_checkpoint(ckpt_path, state())
+    bar.close()
+    final = state()
+    save_checkpoint(ckpt_path, final)
+    return final
