@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ganflow import __version__
@@ -24,6 +25,11 @@ STAGES: dict[str, tuple[str, str]] = {
 }
 
 
+def _env_threads() -> int | None:
+    value = os.environ.get("GANFLOW_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganflow", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"ganflow {__version__}")
@@ -36,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "train":
             p.add_argument("--force", action="store_true", help="discard a resume checkpoint made with other params")
         if name in ("train", "sample", "evaluate"):
-            p.add_argument("--threads", type=int, default=None, help="torch CPU threads (Snakemake passes its own)")
+            p.add_argument("--threads", type=int, default=_env_threads(),
+                           help="torch CPU threads (default: $GANFLOW_THREADS, which Snakemake sets per job)")
     return parser
 
 

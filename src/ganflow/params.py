@@ -86,6 +86,7 @@ class TrainParams(Strict):
 
 class SampleParams(Strict):
     batch_size: PositiveInt = 32
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     paste: bool = True  # inpainting: paste the generated mouth into the known image
 
 

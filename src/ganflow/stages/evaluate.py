@@ -57,7 +57,7 @@ def run(params: Params, exp: str, threads: int | None = None) -> None:
         "experiment": exp, "dataset": e.dataset, "n_fake": len(ids), "n_real": len(ids),
         "reference_set": str(masked / "Test" / "Real"), "reference_sha256": hash_tree(masked / "Test" / "Real"),
         "checkpoint_sha256": sha256_file(ckpt), "samples_sha256": sha256_file(paths.samples_dir(exp) / "outputs.npz"),
-        "code": code_version(), "seed": params.train[exp].seed,
+        "code": code_version(), "seed": json.loads((paths.model_dir(exp) / "run.json").read_text())["seed"],
     }
     model_rmse = rmse(out["final"], truth)
     baseline = rmse(white, truth)

@@ -27,7 +27,7 @@ def run(params: Params, exp: str, threads: int | None = None) -> None:
     e = params.experiment(exp)
     if e.task != "inpaint":
         raise SystemExit(f"sample: task {e.task!r} is not supported by this version")
-    device = pick_device(params.train[exp].device)
+    device = pick_device(params.sample.device)
     model, _ = load_trained(params, exp, device)
     ids, t = inpaint_split(e.dataset, "test")
     bs = params.sample.batch_size

@@ -105,8 +105,8 @@ def load_trained(params: Params, exp: str, device: torch.device):
         raise SystemExit(f"{path}: no trained model; run `ganflow train --exp {exp}` first")
     state = load_checkpoint(path)
     cls = get_model(state["model_name"])
-    net = state["params"]["train"]["net"]
-    t = params.train[exp]
-    model = cls(cls.Config(**net), DataInfo(**state["data_info"]), t.lr, (t.beta1, t.beta2))
+    trained = state["params"]["train"]
+    model = cls(cls.Config(**trained["net"]), DataInfo(**state["data_info"]), trained["lr"],
+                (trained["beta1"], trained["beta2"]))
     model.load_state_dict(state["model"])
     return model.to(device).eval(), path

@@ -1,0 +1,80 @@
+# Reads dvc.yaml and params.yaml into the rule definitions the Snakefile loops over.
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DVC_FILE = Path("dvc.yaml")
+PARAMS_FILE = Path("params.yaml")
+HEAVY_STAGES = ("train_", "sample_", "evaluate_")  # stages that use torch threads
+
+
+@dataclass(frozen=True)
+class Output:
+    path: str
+    is_dir: bool
+
+
+@dataclass(frozen=True)
+class Stage:
+    inputs: list
+    outputs: list
+    param_values: str
+    threads: int
+    shell: str
+
+
+def _name(entry):
+    """A dvc.yaml list entry is either a path or {path: {options}}."""
+    return entry if isinstance(entry, str) else next(iter(entry))
+
+
+def _lookup(params, dotted):
+    node = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ValueError(f"dvc.yaml names param {dotted!r}, which params.yaml does not have")
+        node = node[part]
+    return node
+
+
+def _expand_code(path):
+    """A code folder becomes its .py files: Snakemake sees a folder's mtime, not its content."""
+    p = Path(path)
+    if p.is_dir() and str(p).startswith("src/"):
+        return sorted(str(f) for f in p.rglob("*.py"))
+    return [path]
+
+
+def load_stages(dvc_file=DVC_FILE, params_file=PARAMS_FILE):
+    dvc = yaml.safe_load(dvc_file.read_text())
+    params = yaml.safe_load(params_file.read_text())
+    stages = {}
+    for name, s in dvc["stages"].items():
+        outs = [_name(o) for key in ("outs", "metrics", "plots") for o in s.get(key, [])]
+        values = {k: _lookup(params, k) for k in map(_name, s.get("params", []))}
+        cmd = s["cmd"].replace("{", "{{").replace("}", "}}")
+        stages[name] = Stage(
+            inputs=[f for d in s.get("deps", []) for f in _expand_code(d)],
+            outputs=[Output(o, Path(o).suffix == "") for o in outs],
+            param_values=json.dumps(values, sort_keys=True),
+            threads=2 if name.startswith(HEAVY_STAGES) else 1,
+            # torch takes the threads Snakemake gives the job, not every core of the machine.
+            shell=f"export GANFLOW_THREADS={{threads}} OMP_NUM_THREADS={{threads}}; {cmd} 2>&1 | tee {{log}}",
+        )
+    return stages
+
+
+def record_with_dvc(stage_names):
+    """Record a Snakemake run's outputs in dvc.lock and the DVC cache, as `dvc repro` would."""
+    if not Path(".dvc").is_dir() or not stage_names:
+        return
+    result = subprocess.run(["dvc", "commit", "--force", "--quiet", *stage_names], capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"ganflow: dvc commit failed; outputs are not versioned:\n{result.stderr}")
+
+
+STAGES = load_stages()
