@@ -1,18 +1,21 @@
 """The dataset source registry: one small entry per source, looked up by the name in params.yaml.
 
+Each module of this package registers its sources; adding one is a new module, nothing else.
 A source knows how to bring its data into ``data/raw/<dataset>/`` (``fetch``) and how to turn
 those raw files into aligned, split images under ``data/pairs/<dataset>/`` (``pair``).  Adding a
 source is one entry here (or one module that calls ``register_source``); nothing else changes.
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ganflow.data.images import load_image, list_images, save_image
+from ganflow.data.images import list_images, load_image
 
 
 @dataclass(frozen=True)
@@ -37,37 +40,17 @@ def register_source(source: Source) -> Source:
     return source
 
 
+def load_all() -> None:
+    """Import every module of this package so that each registers its sources."""
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
 def get_source(name: str) -> Source:
+    load_all()
     if name not in SOURCES:
         raise SystemExit(f"unknown dataset source {name!r}; known: {sorted(SOURCES)}")
     return SOURCES[name]
-
-
-# --- scikit-image's LFW subset: the offline default face set -----------------------------------
-
-def _fetch_lfw_faces(options: dict, raw_dir: Path) -> None:
-    """Write the 100 face crops of ``skimage.data.lfw_subset()`` (the first 100 of its 200 images).
-
-    They are aligned 25 x 25 grayscale faces from Labeled Faces in the Wild; the other 100 are
-    non-faces and are left out.  Stored as 8-bit PNG, the way a downloaded set would arrive.
-    """
-    from skimage import data
-
-    faces = data.lfw_subset()[:100]
-    images = raw_dir / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    for i, face in enumerate(faces):
-        save_image(images / f"face_{i:03d}.png", np.clip(face, 0, 1))
-
-
-register_source(Source(
-    name="skimage_lfw_faces",
-    description="100 aligned 25x25 grayscale LFW faces shipped with scikit-image",
-    offline=True,
-    size="100 images, 60 KB",
-    licence="LFW: free for research use",
-    fetch=_fetch_lfw_faces,
-))
 
 
 def read_single_images(raw_dir: Path) -> list[tuple[str, np.ndarray]]:
