@@ -19,7 +19,7 @@ from ganflow.params import Params
 from ganflow.provenance import code_version, hash_tree, package_versions
 from ganflow.report.grids import save_grid
 from ganflow.stages import paths
-from ganflow.stages.datasets import training_tensors
+from ganflow.stages.tasks import task_for
 from ganflow.train.checkpoint import load_checkpoint, params_diff, save_checkpoint
 from ganflow.train.device import pick_device
 from ganflow.train.loop import LoopSettings, NonFiniteLoss, train
@@ -36,7 +36,7 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = pick_device(t.device)
 
-    data_dir, tensors, info = training_tensors(params, exp)
+    data_dir, tensors, info = task_for(params, exp).training_tensors(params, exp)
     cls = get_model(e.model)
     model = cls(cls.Config(**t.net), info, t.lr, (t.beta1, t.beta2))
     batches = BatchStream(tensors, t.batch_size, seed=t.seed, flip=t.augment_flip)

@@ -1,0 +1,121 @@
+"""Inpainting (the homework): White -> Real on data/masked/<dataset>/, the mouth box known.
+
+Samples paste the generated box into the known image (pixels outside it are the input's own);
+RMSE is computed against Test/Real beside the two no-learning baselines: the masked input
+itself (the homework's baseline) and the mean training face pasted into the box.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ganflow.atomic import write_json
+from ganflow.data.images import list_images, load_image, save_image
+from ganflow.data.masking import box_mask
+from ganflow.data.tensors import load_paired_folders, to_images
+from ganflow.metrics.pixels import masked_rmse, psnr, rmse
+from ganflow.models.base import DataInfo
+from ganflow.params import Params
+from ganflow.provenance import hash_tree
+from ganflow.report.grids import save_grid
+from ganflow.stages import paths
+from ganflow.stages.tasks.common import fid_between, fid_provenance, inception_features, run_provenance
+
+SPLIT_FOLDER = {"train": "Training", "test": "Test"}
+N_SHOWN = 16
+
+
+def load_boxes(dataset: str) -> pd.DataFrame:
+    return pd.read_csv(paths.masked_dir(dataset) / "boxes.csv").set_index("id")
+
+
+def box_of(boxes: pd.DataFrame, image_id: str) -> tuple[int, int, int, int]:
+    return tuple(int(v) for v in boxes.loc[image_id, ["top", "left", "bottom", "right"]])
+
+
+def split_tensors(dataset: str, split: str) -> tuple[list[str], dict[str, torch.Tensor]]:
+    """(ids, {"A": White, "B": Real, "mask": 1 inside the mouth box}) of one split."""
+    folder = paths.masked_dir(dataset) / SPLIT_FOLDER[split]
+    ids, a, b = load_paired_folders(folder / "White", folder / "Real")
+    boxes = load_boxes(dataset)
+    size = a.shape[-1]
+    mask = torch.stack([torch.from_numpy(box_mask(box_of(boxes, i), size)) for i in ids]).unsqueeze(1).float()
+    return ids, {"A": a, "B": b, "mask": mask}
+
+
+def training_tensors(params: Params, exp: str) -> tuple[Path, dict[str, torch.Tensor], DataInfo]:
+    dataset = params.experiment(exp).dataset
+    _, tensors = split_tensors(dataset, "train")
+    meta = json.loads((paths.pairs_dir(dataset) / "dataset.json").read_text())
+    info = DataInfo(channels=tensors["A"].shape[1], image_size=meta["image_size"])
+    return paths.masked_dir(dataset), tensors, info
+
+
+def sample(params: Params, exp: str, model, device: torch.device, out_dir: Path) -> None:
+    ids, t = split_tensors(params.experiment(exp).dataset, "test")
+    bs = params.sample.batch_size
+    raw = torch.cat([model.generate({k: v[i:i + bs].to(device) for k, v in t.items()}).cpu()
+                     for i in range(0, len(ids), bs)])
+    final = raw * t["mask"] + t["A"] * (1 - t["mask"]) if params.sample.paste else raw
+    raw_imgs, final_imgs = to_images(raw), to_images(final)
+    for i, image_id in enumerate(ids):
+        save_image(out_dir / f"{image_id}.png", final_imgs[i])
+        save_image(out_dir / "raw" / f"{image_id}.png", raw_imgs[i])
+    np.savez_compressed(out_dir / "outputs.npz", ids=np.array(ids), final=np.stack(final_imgs),
+                        raw=np.stack(raw_imgs), pasted=np.array(params.sample.paste))
+
+
+def _fill(img: np.ndarray, mask: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """img with the masked pixels taken from value (mask is H x W; img may have channels)."""
+    return np.where(mask if img.ndim == 2 else mask[..., None], value, img)
+
+
+def evaluate(params: Params, exp: str) -> None:
+    dataset = params.experiment(exp).dataset
+    masked = paths.masked_dir(dataset)
+    out = np.load(paths.samples_dir(exp) / "outputs.npz")
+    ids = [str(i) for i in out["ids"]]
+    truth = np.stack([load_image(masked / "Test" / "Real" / f"{i}.png") for i in ids])
+    white = np.stack([load_image(masked / "Test" / "White" / f"{i}.png") for i in ids])
+    boxes = load_boxes(dataset)
+    mask = np.stack([box_mask(box_of(boxes, i), truth.shape[1]) for i in ids])
+
+    # The no-learning baseline: the mean training face pasted into each box.
+    mean_face = np.mean([load_image(p) for p in list_images(masked / "Training" / "Real")], axis=0)
+    mean_fill = np.stack([_fill(white[k], mask[k], mean_face) for k in range(len(ids))])
+
+    common = {"dataset": dataset, "n_fake": len(ids), "n_real": len(ids),
+              "reference_set": str(masked / "Test" / "Real"), "reference_sha256": hash_tree(masked / "Test" / "Real"),
+              "samples_sha256": hash_tree(paths.samples_dir(exp) / "outputs.npz"), **run_provenance(exp)}
+    value, baseline, mean_rmse = rmse(out["final"], truth), rmse(white, truth), rmse(mean_fill, truth)
+    write_json(paths.metric_file(exp, "rmse"), {
+        "metric": "rmse", "value": value,
+        "definition": "sqrt(mean((output - truth)^2)) over every pixel of every test image, values in [0,1]",
+        "masked_input": baseline, "mean_fill": mean_rmse,
+        "ratio_to_masked_input": value / baseline, "mean_fill_ratio_to_masked_input": mean_rmse / baseline,
+        "raw_output": rmse(out["raw"], truth), "inside_mask": masked_rmse(out["final"], truth, mask),
+        "psnr_db": psnr(out["final"], truth), "pasted": bool(out["pasted"]), **common,
+    })
+
+    f_real = inception_features(params, truth)
+    fid = fid_between(f_real, inception_features(params, out["final"]))
+    write_json(paths.metric_file(exp, "fid"), {
+        "metric": "fid", "value": fid, "masked_input": fid_between(f_real, inception_features(params, white)),
+        **fid_provenance(), **common,
+    })
+    print(f"evaluate: {exp}: rmse {value:.5f} (masked input {baseline:.5f}, mean fill {mean_rmse:.5f}, "
+          f"ratio {value / baseline:.3f}); fid {fid:.2f}")
+
+
+def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
+    """input / output / truth, two triplets per row."""
+    test = paths.masked_dir(params.experiment(exp).dataset) / "Test"
+    out = np.load(paths.samples_dir(exp) / "outputs.npz")
+    tiles = []
+    for k, i in enumerate(str(i) for i in out["ids"][:N_SHOWN]):
+        tiles += [load_image(test / "White" / f"{i}.png"), out["final"][k], load_image(test / "Real" / f"{i}.png")]
+    save_grid(out_dir / "test_samples.png", tiles, ncols=6, scale=2)
