@@ -19,6 +19,11 @@ from ganflow.stages import paths
 def run(params: Params, dataset: str) -> None:
     ds = params.dataset(dataset)
     source = get_source(ds.source)
+    if source.pair is not None:
+        with atomic_dir(paths.pairs_dir(dataset)) as tmp:
+            source.pair(ds, paths.raw_dir(dataset), tmp)
+        print(f"pair: {dataset} ({source.name}) -> {paths.pairs_dir(dataset)}")
+        return
     if source.layout != "single":
         raise SystemExit(f"pair: layout {source.layout!r} of source {source.name!r} is not supported yet")
     try:

@@ -28,6 +28,9 @@ class Source:
     fetch: Callable[[dict, Path], None]   # (options, raw_dir) -> writes raw files
     layout: str = "single"      # single | paired | unpaired | labelled | captioned
     urls: tuple[str, ...] = field(default_factory=tuple)
+    # Optional source-specific pairing: (dataset_params, raw_dir, out_dir) -> writes manifest.csv and
+    # dataset.json by the data/pairs contract. None: the generic code of the source's layout does it.
+    pair: Callable[..., None] | None = None
 
 
 SOURCES: dict[str, Source] = {}
