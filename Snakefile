@@ -21,9 +21,11 @@ for stage_name, stage in STAGES.items():
         input: stage.inputs
         output: [directory(o.path) if o.is_dir else o.path for o in stage.outputs]
         log: f"logs/{stage_name}.log"
-        params: values=stage.param_values
+        params: values=stage.param_values, cmd=stage.cmd
         threads: stage.threads
-        shell: stage.shell
+        # A constant string: a shell directive is evaluated when the job runs, after this loop has
+        # moved on, so anything stage-specific must come in through params (bound now).
+        shell: "export GANFLOW_THREADS={threads} OMP_NUM_THREADS={threads}; {params.cmd} 2>&1 | tee {log}"
 
 
 onsuccess:

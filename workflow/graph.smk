@@ -24,7 +24,7 @@ class Stage:
     outputs: list
     param_values: str
     threads: int
-    shell: str
+    cmd: str
 
 
 def _name(entry):
@@ -56,14 +56,13 @@ def load_stages(dvc_file=DVC_FILE, params_file=PARAMS_FILE):
     for name, s in dvc["stages"].items():
         outs = [_name(o) for key in ("outs", "metrics", "plots") for o in s.get(key, [])]
         values = {k: _lookup(params, k) for k in map(_name, s.get("params", []))}
-        cmd = s["cmd"].replace("{", "{{").replace("}", "}}")
         stages[name] = Stage(
             inputs=[f for d in s.get("deps", []) for f in _expand_code(d)],
             outputs=[Output(o, Path(o).suffix == "") for o in outs],
             param_values=json.dumps(values, sort_keys=True),
-            threads=2 if name.startswith(HEAVY_STAGES) else 1,
             # torch takes the threads Snakemake gives the job, not every core of the machine.
-            shell=f"export GANFLOW_THREADS={{threads}} OMP_NUM_THREADS={{threads}}; {cmd} 2>&1 | tee {{log}}",
+            threads=2 if name.startswith(HEAVY_STAGES) else 1,
+            cmd=s["cmd"],
         )
     return stages
 

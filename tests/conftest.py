@@ -1,0 +1,48 @@
+"""Shared fixtures: a small valid params dict and a scratch workspace with the project's files."""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def base_params() -> dict:
+    return copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch) -> Path:
+    """Run the test from an empty temporary directory (stages resolve paths from the cwd)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def copy_project(dest: Path) -> Path:
+    """A copy of the project files the orchestrators need (no data, results or caches)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "dvc.yaml", "params.yaml", ".dvcignore"):
+        if (ROOT / name).exists():
+            shutil.copy2(ROOT / name, dest / name)
+    for folder in ("workflow", "src", ".dvc"):
+        shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
+    return dest
+
+
+def tiny_params(params: dict) -> dict:
+    """The default params shrunk so that a whole run takes seconds."""
+    for t in params["train"].values():
+        t.update(steps=4, batch_size=4, log_every=2, snapshot_every=2, checkpoint_every=2)
+        if "ngf" in t.get("net", {}):
+            t["net"].update(ngf=8, ndf=8)
+    params["evaluate"]["batch_size"] = 8
+    return params
+
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")

@@ -1,0 +1,97 @@
+"""The whole graph, tiny, through Snakemake and through DVC, in temporary copies of the project.
+
+Checks the outputs, that `dvc metrics show` / `dvc plots show` see them, that a Snakemake run is
+recorded in dvc.lock, and that changing train.pix2pix.lr reruns training and what follows it --
+and nothing upstream -- in both tools.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import copy_project, tiny_params
+
+pytestmark = pytest.mark.slow
+UPSTREAM = {"fetch_lfw_faces", "pair_lfw_faces", "mask_lfw_faces", "weights"}
+DOWNSTREAM = {"train_pix2pix", "sample_pix2pix", "evaluate_pix2pix"}
+
+
+def sh(cmd: str, cwd: Path) -> str:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    proc = subprocess.run(cmd, shell=True, cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+def make_workspace(root: Path) -> Path:
+    work = copy_project(root)
+    params = tiny_params(yaml.safe_load((work / "params.yaml").read_text()))
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init", work)
+    return work
+
+
+def change_lr(work: Path) -> None:
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["train"]["pix2pix"]["lr"] = params["train"]["pix2pix"]["lr"] / 2
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def snakemake_jobs(work: Path, target: str) -> set[str]:
+    out = sh(f"snakemake -n --cores 2 {target}", work)
+    return set(re.findall(r"^rule (\w+):", out, flags=re.M)) - {"all"}
+
+
+def check_outputs(work: Path) -> None:
+    fid = json.loads((work / "results/pix2pix/fid.json").read_text())
+    rmse = json.loads((work / "results/pix2pix/rmse.json").read_text())
+    assert fid["metric"] == "fid" and fid["value"] > 0 and fid["n_fake"] == 20
+    assert len(fid["weights_sha256"]) == 64 and len(fid["checkpoint_sha256"]) == 64
+    assert rmse["masked_input"] > rmse["mean_fill"] > 0
+    assert len(list((work / "results/pix2pix/samples").glob("*.png"))) == 20
+    losses = (work / "results/pix2pix/losses.csv").read_text().splitlines()
+    assert losses[0].startswith("step,wall_time,D_total")
+
+
+def test_snakemake_run_and_rerun_after_params_change(tmp_path):
+    work = make_workspace(tmp_path / "smk")
+    target = "results/pix2pix/fid.json"
+    assert snakemake_jobs(work, target) == UPSTREAM | DOWNSTREAM
+    sh(f"snakemake --cores 2 {target}", work)
+    check_outputs(work)
+    assert (work / "dvc.lock").exists(), "a Snakemake run records its outputs with dvc commit"
+    assert snakemake_jobs(work, target) == set(), "a finished workspace has nothing to do"
+    assert "Data and pipelines are up to date" in sh("dvc status", work)
+
+    change_lr(work)
+    assert snakemake_jobs(work, target) == DOWNSTREAM
+    before = (work / "results/pix2pix/rmse.json").read_text()
+    sh(f"snakemake --cores 2 {target}", work)
+    assert (work / "results/pix2pix/rmse.json").read_text() != before
+    assert snakemake_jobs(work, target) == set()
+
+
+def test_dvc_repro_metrics_plots_and_rerun_after_params_change(tmp_path):
+    work = make_workspace(tmp_path / "dvc")
+    out = sh("dvc repro", work)
+    ran = set(re.findall(r"Running stage '(\w+)'", out))
+    assert ran >= UPSTREAM | DOWNSTREAM | {"plot_pix2pix"}
+    check_outputs(work)
+    metrics = sh("dvc metrics show --json", work)
+    assert '"value"' in metrics and "fid.json" in metrics and "rmse.json" in metrics
+    plots = sh("dvc plots show --json", work)
+    assert "losses.csv" in plots and "G_total" in plots
+
+    change_lr(work)
+    out = sh("dvc repro", work)
+    ran = set(re.findall(r"Running stage '(\w+)'", out))
+    assert ran == DOWNSTREAM | {"plot_pix2pix"}
+    assert not ran & UPSTREAM
+    sh("dvc push", work)  # the default local remote works out of the box
+    assert any((work / ".dvc-storage").rglob("*"))
