@@ -1,36 +1,86 @@
 """The dataset source registry: one small entry per source, looked up by the name in params.yaml.
 
 Each module of this package registers its sources; adding one is a new module, nothing else.
-A source knows how to bring its data into ``data/raw/<dataset>/`` (``fetch``) and how to turn
-those raw files into aligned, split images under ``data/pairs/<dataset>/`` (``pair``).  Adding a
-source is one entry here (or one module that calls ``register_source``); nothing else changes.
+A source knows how to bring its data into ``data/raw/<dataset>/`` (``fetch``) and how to list
+those raw files as rows of its layout (``table``), which ``data/layouts.py`` turns into the
+resized, split images under ``data/pairs/<dataset>/``.
+
+Per-dataset settings live in ``datasets.<name>.options`` of params.yaml; each source validates
+them with its own pydantic model (``options``), so an unknown key or a wrong value is an error
+that names ``datasets.<name>.options.<key>``.
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Literal
 
-import numpy as np
+from pydantic import BaseModel, ConfigDict, PositiveInt, PrivateAttr, ValidationError
 
-from ganflow.data.images import list_images, load_image
+
+class CommonOptions(BaseModel):
+    """Options every source accepts (pair-time settings)."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Keep a seeded random subset of this many rows (before any image is read), to cap big sets.
+    max_images: PositiveInt | None = None
+    # A bad input (unreadable file, partner missing or of another size): stop with one error
+    # listing all of them, or leave them out and write data/pairs/<dataset>/skipped.csv.
+    on_bad: Literal["error", "skip"] = "error"
+
+    _dataset: str = PrivateAttr("<name>")   # set by Source.parse_options, for messages
+
+    def key(self, name: str = "") -> str:
+        """The dotted params key of one option, as messages should name it."""
+        return f"datasets.{self._dataset}.options" + (f".{name}" if name else "")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """datasets.<name>'s split settings, handed to ``table`` for sources that split in their own way.
+
+    A table that leaves ``split_rule`` None gets the seeded train/test rule from layouts.write.
+    """
+    test_fraction: float
+    seed: int
 
 
 @dataclass(frozen=True)
 class Source:
     name: str
     description: str
-    offline: bool               # True: ships inside an installed package, no download
-    size: str                   # what fetch brings, for `ganflow list` and the README
+    offline: bool               # True: no download (embedded in a package, or the user's own files)
+    size: str                   # what fetch brings, for the README
     licence: str
-    fetch: Callable[[dict, Path], None]   # (options, raw_dir) -> writes raw files
-    layout: str = "single"      # single | paired | unpaired | labelled | captioned
-    urls: tuple[str, ...] = field(default_factory=tuple)
-    # Optional source-specific pairing: (dataset_params, raw_dir, out_dir) -> writes manifest.csv and
-    # dataset.json by the data/pairs contract. None: the generic code of the source's layout does it.
+    # (options, raw_dir, downloads_dir) -> writes raw files; may return a list of dicts, one per
+    # file it brought (name, url, bytes, sha256...), recorded in raw_dir/source.json.
+    fetch: Callable[..., list[dict] | None]
+    layout: str = "single"      # single | paired | unpaired | labelled | captioned | attributes
+    urls: tuple[str, ...] = field(default_factory=tuple)   # default mirrors, for the record
+    options: type[BaseModel] = CommonOptions                # schema of datasets.<name>.options
+    # (options, raw_dir, SplitSpec) -> layouts.Table; None: images under raw_dir/images ("single")
+    table: Callable[..., Any] | None = None
+    # Escape hatch, taking precedence over ``table``: (dataset_params, raw_dir, out_dir) -> writes
+    # manifest.csv and dataset.json by the data/pairs contract itself (no layouts.write checks).
     pair: Callable[..., None] | None = None
+
+    def parse_options(self, dataset: str, raw: dict) -> BaseModel:
+        """Validated options, or SystemExit naming every bad ``datasets.<dataset>.options.<key>``."""
+        try:
+            options = self.options(**(raw or {}))
+            options._dataset = dataset
+            return options
+        except ValidationError as e:
+            lines = []
+            for err in e.errors():
+                key = ".".join(str(p) for p in err["loc"])
+                where = f"datasets.{dataset}.options" + (f".{key}" if key else "")
+                msg = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
+                lines.append(f"  {where}: {msg}")
+            known = ", ".join(self.options.model_fields)
+            raise SystemExit(f"source {self.name!r} rejects {len(lines)} option(s):\n" + "\n".join(lines)
+                             + f"\n  (options it knows: {known})") from None
 
 
 SOURCES: dict[str, Source] = {}
@@ -55,7 +105,3 @@ def get_source(name: str) -> Source:
         raise SystemExit(f"unknown dataset source {name!r}; known: {sorted(SOURCES)}")
     return SOURCES[name]
 
-
-def read_single_images(raw_dir: Path) -> list[tuple[str, np.ndarray]]:
-    """(id, image) for every image under raw_dir/images, reading each one (errors name the file)."""
-    return [(p.stem, load_image(p)) for p in list_images(raw_dir / "images")]

@@ -9,7 +9,7 @@ from ganflow.data.images import save_image
 from ganflow.data.sources import Source, register_source
 
 
-def _fetch_lfw_faces(options: dict, raw_dir: Path) -> None:
+def _fetch_lfw_faces(options, raw_dir: Path, downloads: Path | None = None) -> None:
     """Write the 100 face crops of ``skimage.data.lfw_subset()`` (the first 100 of its 200 images).
 
     They are aligned 25 x 25 grayscale faces from Labeled Faces in the Wild; the other 100 are

@@ -1,0 +1,480 @@
+"""Pairing layouts: raw files listed as rows -> resized PNGs + manifest.csv + dataset.json.
+
+A source lists its raw data as a :class:`Table` (rows of image references plus labels,
+captions, attributes...), without reading any pixels; :func:`write` then reads every image
+once, checks it, crops and resizes it, and writes the contract of ``data/pairs/<dataset>/``:
+
+manifest.csv   id, split (train|val|test), then per layout
+                 single      image
+                 paired      a, b                (direction applied: a is the input; b is empty
+                                                  when the set has no target, e.g. homework Test/)
+                 unpaired    domain (A|B), image
+                 labelled    image, label (0..K-1), label_name
+                 captioned   image, label, label_name, captions (joined by " | ")
+                 attributes  image, one 0/1 column per selected attribute
+dataset.json   dataset, source, layout, image_size, channels, resize, split_rule, n_<split>,
+               classes (labelled/captioned), attributes (attributes)
+landmarks.csv  id, lx, ly, rx, ry: mouth corners in pixels of the resized image (when known)
+skipped.csv    file, id, problem: what ``on_bad: skip`` left out
+
+Image rule: the largest centred square is cut out (a no-op for square images; for CelebA's
+178 x 218 faces it is the 178 x 178 centre, StarGAN's CenterCrop(178)), then resized bicubic
+to image_size x image_size (PIL on float32, no 8-bit round trip) and written as 8-bit PNG.
+
+The second half of this module reads the local-folder layouts (side-by-side images, A/B
+folders, the homework folders, class sub-folders, a plain image folder) into Tables.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from ganflow.atomic import write_json
+from ganflow.data.images import IMAGE_SUFFIXES, ImageError, list_images, load_image, resize, save_image
+from ganflow.data.split import seeded_split, split_rule
+
+LAYOUTS = ("single", "paired", "unpaired", "labelled", "captioned", "attributes")
+SPLITS = ("train", "val", "test")
+RESIZE_RULE = "bicubic (PIL, float32)"
+CROP_RULE = "largest centred square (top = (h - s) // 2, left = (w - s) // 2, s = min(h, w))"
+CAPTION_JOIN = " | "
+_MAX_LISTED = 200  # problems printed in one error; the rest are counted
+
+
+class LayoutError(ValueError):
+    """Raw data that does not have the layout a source expects; the message names the path."""
+
+
+# ----------------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True, eq=False)
+class Img:
+    """Where one image comes from: a file, one half of a side-by-side file, or an array in memory."""
+    name: str                                  # for messages: a path, or "file[index]"
+    path: Path | None = None
+    half: Literal["left", "right"] | None = None
+    array: np.ndarray | None = None            # uint8 or float in [0, 1]
+
+    def load(self, channels: int | None) -> np.ndarray:
+        """Float32 in [0, 1]; ``channels`` 1 or 3 converts, None keeps what the file has."""
+        if self.array is not None:
+            arr = np.asarray(self.array)
+            arr = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+            if channels == 3 and arr.ndim == 2:
+                arr = np.repeat(arr[..., None], 3, axis=2)
+            elif channels == 1 and arr.ndim == 3:
+                arr = arr.mean(axis=2)
+            return arr
+        arr = load_image(self.path, channels)
+        if self.half is None:
+            return arr
+        w = arr.shape[1]
+        if w % 2:
+            raise ImageError(f"{self.path}: width {w} is odd, so it cannot be split into A|B halves")
+        return arr[:, : w // 2] if self.half == "left" else arr[:, w // 2:]
+
+
+@dataclass
+class Row:
+    id: str
+    split: str | None                          # None: the seeded train/test rule decides
+    images: dict[str, Img | None]              # "image", or "a" and "b"; None: no such image
+    fields: dict[str, Any] = field(default_factory=dict)   # domain, label, captions, attributes
+    landmarks: tuple[float, float, float, float] | None = None  # lx, ly, rx, ry in raw pixels
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    problem: str
+    id: str | None = None
+
+
+@dataclass
+class Table:
+    layout: str
+    rows: list[Row]
+    root: Path                                 # the raw folder, for messages
+    split_rule: str | None = None              # None: apply the seeded rule (train/test)
+    channels: int | None = None                # 1 or 3: convert every image; None: all must agree
+    classes: list[str] = field(default_factory=list)
+    attributes: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # found while listing (no row made)
+    extra: dict[str, Any] = field(default_factory=dict)    # more dataset.json fields (direction...)
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")
+# Ids pandas.read_csv would not read back as the same string (numbers are handled by the letter rule).
+_PANDAS_SPECIAL = {"na", "nan", "null", "none", "inf", "infinity", "true", "false"}
+
+
+def safe_id(text: str) -> str:
+    """A file-name-safe id that reads back from CSV as the same string.
+
+    Runs of characters other than letters, digits, '.', '_', '-' become one '_'; an id that does
+    not start with a letter, or that pandas reads as NaN/bool/inf, gets the prefix "id_" (CelebA's
+    "000001" would otherwise come back from manifest.csv as the integer 1).
+    """
+    out = _SAFE.sub("_", text).strip("._-")
+    if not out[:1].isalpha() or out.lower() in _PANDAS_SPECIAL:
+        out = "id_" + out
+    return out
+
+
+# ---------------------------------------------------------------------------------- write
+
+
+def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int,
+          test_fraction: float, split_seed: int, on_bad: str = "error",
+          max_images: int | None = None, progress: bool = True) -> dict:
+    """Read, check, crop, resize and write every row of ``table`` under ``out``; return dataset.json.
+
+    All problems (found while listing, unreadable files, partners of different sizes,
+    duplicate ids) are collected in one pass; with ``on_bad="error"`` they are raised together
+    as one SystemExit, with ``"skip"`` their rows are left out and listed in skipped.csv.
+    """
+    if table.layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {table.layout!r}; known: {LAYOUTS}")
+    problems = list(table.problems)
+    rows = _unique(table.rows, problems)
+    rule = table.split_rule
+    if rule is None:
+        split = seeded_split([r.id for r in rows], test_fraction, split_seed)
+        for r in rows:
+            r.split = split[r.id]
+        rule = split_rule(test_fraction, split_seed)
+    n_available = len(rows)
+    has_val = any(r.split == "val" for r in rows)
+    if max_images is not None and max_images < len(rows):
+        keep = np.sort(np.random.default_rng(split_seed).choice(len(rows), max_images, replace=False))
+        rows = [rows[i] for i in keep]
+        rule += f"; then a random subset of {max_images} of the {n_available} rows (numpy.random.default_rng({split_seed}))"
+
+    written, channels_seen, landmarks, cropped = [], {}, [], False
+    for row in tqdm(rows, desc=f"pair {dataset}", unit="img", disable=not progress):
+        if row.split not in SPLITS:
+            raise ValueError(f"row {row.id!r}: split {row.split!r} is not one of {SPLITS}")
+        loaded, row_problems = {}, []
+        for col, img in row.images.items():
+            if img is None:
+                continue
+            try:
+                loaded[col] = img.load(table.channels)
+            except ImageError as e:
+                row_problems.append(Problem(img.name, f"unreadable: {e}", row.id))
+        if "a" in loaded and "b" in loaded and loaded["a"].shape[:2] != loaded["b"].shape[:2]:
+            (ha, wa), (hb, wb) = loaded["a"].shape[:2], loaded["b"].shape[:2]
+            row_problems.append(Problem(f"{row.images['a'].name} + {row.images['b'].name}",
+                                        f"size mismatch between partners: {ha}x{wa} vs {hb}x{wb} (height x width)", row.id))
+        if row_problems:
+            problems += row_problems
+            continue
+        if problems and on_bad == "error":
+            continue  # keep checking to list every problem, but writing is wasted work now
+        rel = {}
+        for col, arr in loaded.items():
+            channels_seen.setdefault(1 if arr.ndim == 2 else 3, []).append(row.id)
+            square, (top, left, side) = centre_square(arr)
+            cropped |= square.shape != arr.shape
+            rel[col] = _rel_path(table.layout, row, col)
+            save_image(out / rel[col], resize(square, image_size))
+            if col == "image" and row.landmarks is not None:
+                landmarks.append({"id": row.id, **_moved_landmarks(row.landmarks, top, left, side, image_size)})
+        written.append(_manifest_row(table, row, rel))
+
+    if problems and on_bad == "error":
+        raise SystemExit(_problem_message(dataset, table.root, problems))
+    if len(channels_seen) > 1:  # only possible when table.channels is None (no conversion)
+        gray = channels_seen[1]
+        more = f" (and {len(gray) - 10} more)" if len(gray) > 10 else ""
+        raise SystemExit(f"pair: mixed grayscale and colour images in {table.root}; grayscale ones: "
+                         f"{gray[:10]}{more}; where the source has the option, set "
+                         f"datasets.{dataset}.options.channels to 1 or 3 to convert them all")
+    if len(written) < 2:
+        raise SystemExit(f"pair: {dataset}: {len(written)} usable image(s) in {table.root}; need at least 2")
+    if not any(r["split"] == "train" for r in written):
+        raise SystemExit(f"pair: {dataset}: no training images left in {table.root}")
+
+    columns = ["id", "split", *_layout_columns(table)]
+    pd.DataFrame(written, columns=columns).to_csv(out / "manifest.csv", index=False)
+    if landmarks:
+        pd.DataFrame(landmarks, columns=["id", "lx", "ly", "rx", "ry"]).to_csv(out / "landmarks.csv", index=False)
+    if problems:
+        pd.DataFrame([{"file": p.file, "id": p.id, "problem": p.problem} for p in problems],
+                     columns=["file", "id", "problem"]).to_csv(out / "skipped.csv", index=False)
+        print(f"pair: {dataset}: skipped {len(problems)} bad input(s), listed in skipped.csv")
+
+    channels = table.channels or next(iter(channels_seen))
+    meta = {"dataset": dataset, "source": source, "layout": table.layout, "image_size": image_size,
+            "channels": channels, "resize": RESIZE_RULE}
+    if cropped:
+        meta["crop"] = CROP_RULE
+    meta["split_rule"] = rule
+    counts = {s: sum(r["split"] == s for r in written) for s in SPLITS}
+    for s in SPLITS:
+        if s != "val" or has_val:  # n_val only for sets that have a validation split
+            meta[f"n_{s}"] = counts[s]
+    if table.layout in ("labelled", "captioned"):
+        meta["classes"] = list(table.classes)
+    if table.layout == "attributes":
+        meta["attributes"] = list(table.attributes)
+    if max_images is not None:
+        meta["max_images"] = max_images
+        meta["n_available"] = n_available
+    if problems:
+        meta["n_skipped"] = len(problems)
+    meta.update(table.extra)
+    write_json(out / "dataset.json", meta)
+    return meta
+
+
+def centre_square(arr: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The largest centred square of ``arr`` and its (top, left, side)."""
+    h, w = arr.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return arr[top:top + s, left:left + s], (top, left, s)
+
+
+def _moved_landmarks(lm, top: int, left: int, side: int, size: int) -> dict:
+    """Raw pixel coordinates -> pixels of the cropped, resized image.
+
+    Pixel centres are at integer coordinates on both sides, so x' = (x - left + 0.5) * k - 0.5
+    with k = size / side (the mapping PIL's resize uses).
+    """
+    k = size / side
+    lx, ly, rx, ry = lm
+    return {"lx": (lx - left + 0.5) * k - 0.5, "ly": (ly - top + 0.5) * k - 0.5,
+            "rx": (rx - left + 0.5) * k - 0.5, "ry": (ry - top + 0.5) * k - 0.5}
+
+
+def _unique(rows: list[Row], problems: list[Problem]) -> list[Row]:
+    seen: dict[str, Row] = {}
+    for r in rows:
+        if not _ID.fullmatch(r.id) or r.id.lower() in _PANDAS_SPECIAL:
+            raise ValueError(f"row id {r.id!r} is not file-name safe (use layouts.safe_id)")
+        if r.id in seen:
+            first = next(i.name for i in seen[r.id].images.values() if i is not None)
+            for img in r.images.values():
+                if img is not None:
+                    problems.append(Problem(img.name, f"duplicate id {r.id!r} (also used by {first})", r.id))
+            continue
+        seen[r.id] = r
+    return list(seen.values())
+
+
+def _rel_path(layout: str, row: Row, col: str) -> str:
+    if layout == "paired":
+        return f"{row.split}/{col.upper()}/{row.id}.png"
+    if layout == "unpaired":
+        return f"{row.split}/{row.fields['domain']}/{row.id}.png"
+    return f"{row.split}/{row.id}.png"
+
+
+def _layout_columns(table: Table) -> list[str]:
+    return {"single": ["image"], "paired": ["a", "b"], "unpaired": ["domain", "image"],
+            "labelled": ["image", "label", "label_name"],
+            "captioned": ["image", "label", "label_name", "captions"],
+            "attributes": ["image", *table.attributes]}[table.layout]
+
+
+def _manifest_row(table: Table, row: Row, rel: dict[str, str]) -> dict:
+    out = {"id": row.id, "split": row.split}
+    if table.layout == "paired":
+        out.update(a=rel["a"], b=rel.get("b", ""))
+        return out
+    out["image"] = rel["image"]
+    if table.layout == "unpaired":
+        out["domain"] = row.fields["domain"]
+    if table.layout in ("labelled", "captioned"):
+        out["label"] = int(row.fields["label"])
+        out["label_name"] = table.classes[int(row.fields["label"])]
+    if table.layout == "captioned":
+        # " | " joins the captions, so a "|" inside one becomes "/"; newlines become spaces.
+        out["captions"] = CAPTION_JOIN.join(" ".join(c.replace("|", "/").split()) for c in row.fields["captions"])
+    if table.layout == "attributes":
+        out.update({a: int(row.fields[a]) for a in table.attributes})
+    return out
+
+
+def _problem_message(dataset: str, root: Path, problems: list[Problem]) -> str:
+    lines = [f"  {p.file}: {p.problem}" for p in problems[:_MAX_LISTED]]
+    if len(problems) > _MAX_LISTED:
+        lines.append(f"  ... and {len(problems) - _MAX_LISTED} more")
+    return (f"pair: {dataset}: {len(problems)} bad input(s) under {root}:\n" + "\n".join(lines)
+            + f"\nFix them, or set datasets.{dataset}.options.on_bad: skip to leave them out "
+              f"(they are then listed in data/pairs/{dataset}/skipped.csv).")
+
+
+# ------------------------------------------------------------------ reading local layouts
+
+
+def split_folders(folder: Path) -> dict[str, Path] | None:
+    """{split: sub-folder} when ``folder`` is divided into train/val/test sub-folders, else None."""
+    subs = {p.name.lower(): p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith(".")}
+    found = {s: subs[s] for s in SPLITS if s in subs}
+    return found if "train" in found else None
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files directly in ``folder`` (by suffix; hidden files are ignored), sorted."""
+    if not Path(folder).is_dir():
+        raise LayoutError(f"{folder}: no such folder")
+    return [p for p in list_images(folder) if not p.name.startswith(".")]
+
+
+def descend(root: Path) -> Path:
+    """Skip wrapper folders: while ``root`` holds exactly one visible entry and it is a folder."""
+    root = Path(root)
+    while True:
+        entries = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+        if len(entries) == 1 and entries[0].is_dir():
+            root = entries[0]
+        else:
+            return root
+
+
+def _by_split(root: Path) -> list[tuple[str | None, Path]]:
+    splits = split_folders(root)
+    return list(splits.items()) if splits else [(None, root)]
+
+
+def _rule(splits_used: bool, what: str) -> str | None:
+    return f"upstream: {what}" if splits_used else None
+
+
+def side_by_side_table(root: Path, direction: str, *, channels: int | None = None) -> Table:
+    """Images holding A|B side by side (pix2pix's format), optionally in train/val/test folders."""
+    rows = []
+    parts = _by_split(root)
+    for split, folder in parts:
+        for p in image_files(folder):
+            left, right = Img(str(p), p, "left"), Img(str(p), p, "right")
+            a, b = (left, right) if direction == "AtoB" else (right, left)
+            rid = safe_id(f"{split}_{p.stem}" if split else p.stem)
+            rows.append(Row(rid, split, {"a": a, "b": b}))
+    if not rows:
+        raise LayoutError(f"{root}: no images found (expected A|B side-by-side images)")
+    return Table("paired", rows, Path(root), _rule(parts[0][0] is not None, "the set's train/val/test folders"),
+                 channels, extra={"direction": direction})
+
+
+def _match(a_files: list[Path], b_files: list[Path], a_label: str, b_label: str,
+           problems: list[Problem]) -> list[tuple[str, Path, Path]]:
+    """(stem, a, b) for stems in both lists; the others become 'unmatched' problems."""
+    a_map, b_map = {p.stem: p for p in a_files}, {p.stem: p for p in b_files}
+    for stem in sorted(set(a_map) - set(b_map)):
+        problems.append(Problem(str(a_map[stem]), f"unmatched: no partner named {stem}.* in {b_label}"))
+    for stem in sorted(set(b_map) - set(a_map)):
+        problems.append(Problem(str(b_map[stem]), f"unmatched: no partner named {stem}.* in {a_label}"))
+    return [(s, a_map[s], b_map[s]) for s in sorted(set(a_map) & set(b_map))]
+
+
+def paired_folders_table(root: Path, a_dir: str, b_dir: str, direction: str, *,
+                         channels: int | None = None) -> Table:
+    """Two folders of partner images matched by file name (stem), optionally split into folders."""
+    a_root, b_root = Path(root) / a_dir, Path(root) / b_dir
+    for f in (a_root, b_root):
+        if not f.is_dir():
+            raise LayoutError(f"{f}: no such folder (expected {a_dir}/ and {b_dir}/ under {root})")
+    a_parts, b_parts = dict(_by_split(a_root)), dict(_by_split(b_root))
+    if set(a_parts) != set(b_parts):
+        raise LayoutError(f"{root}: {a_dir}/ is divided into {sorted(map(str, a_parts))} but "
+                          f"{b_dir}/ into {sorted(map(str, b_parts))}")
+    rows, problems = [], []
+    for split in a_parts:
+        for stem, pa, pb in _match(image_files(a_parts[split]), image_files(b_parts[split]),
+                                   str(a_parts[split]), str(b_parts[split]), problems):
+            a, b = Img(str(pa), pa), Img(str(pb), pb)
+            if direction == "BtoA":
+                a, b = b, a
+            rows.append(Row(safe_id(f"{split}_{stem}" if split else stem), split, {"a": a, "b": b}))
+    splits_used = None not in a_parts
+    return Table("paired", rows, Path(root), _rule(splits_used, f"{a_dir}/ and {b_dir}/ split folders"),
+                 channels, problems=problems, extra={"direction": direction})
+
+
+def homework_table(root: Path, *, channels: int | None = None) -> Table:
+    """The course's folders: Training/Real + Training/White (pairs), Test/White (+ Test/Real).
+
+    a is the whitened input, b the real face; Test rows have an empty b unless Test/Real exists.
+    """
+    root = Path(root)
+    need = [root / "Training" / "Real", root / "Training" / "White", root / "Test" / "White"]
+    missing = [str(p) for p in need if not p.is_dir()]
+    if missing:
+        raise LayoutError(f"{root}: not the homework layout; missing folder(s): {missing}")
+    rows, problems = [], []
+    for stem, white, real in _match(image_files(need[1]), image_files(need[0]), str(need[1]), str(need[0]),
+                                    problems):
+        rows.append(Row(safe_id(f"train_{stem}"), "train", {"a": Img(str(white), white), "b": Img(str(real), real)}))
+    test_real = root / "Test" / "Real"
+    if test_real.is_dir():
+        for stem, white, real in _match(image_files(need[2]), image_files(test_real), str(need[2]), str(test_real),
+                                        problems):
+            rows.append(Row(safe_id(f"test_{stem}"), "test", {"a": Img(str(white), white), "b": Img(str(real), real)}))
+    else:
+        for p in image_files(need[2]):
+            rows.append(Row(safe_id(f"test_{p.stem}"), "test", {"a": Img(str(p), p), "b": None}))
+    return Table("paired", rows, root, "upstream: Training/ -> train, Test/ -> test (homework folders)",
+                 channels, problems=problems, extra={"direction": "White->Real"})
+
+
+def class_folders_table(root: Path, *, channels: int | None = None) -> Table:
+    """One sub-folder per class (sorted names give labels 0..K-1), optionally inside split folders."""
+    parts = _by_split(root)
+    classes = sorted({d.name for _, f in parts for d in f.iterdir() if d.is_dir() and not d.name.startswith(".")})
+    if not classes:
+        raise LayoutError(f"{root}: no class sub-folders found")
+    rows, problems = [], []
+    for split, folder in parts:
+        for p in image_files(folder):
+            problems.append(Problem(str(p), "not inside a class folder"))
+        for label, name in enumerate(classes):
+            if not (folder / name).is_dir():
+                continue
+            for p in image_files(folder / name):
+                rid = safe_id(f"{split}_{name}_{p.stem}" if split else f"{name}_{p.stem}")
+                rows.append(Row(rid, split, {"image": Img(str(p), p)}, {"label": label}))
+    return Table("labelled", rows, Path(root), _rule(parts[0][0] is not None, "the set's split folders"),
+                 channels, classes=classes, problems=problems)
+
+
+def image_folder_table(root: Path, *, channels: int | None = None) -> Table:
+    """Every image under ``root`` (recursively), optionally inside train/val/test folders."""
+    parts = _by_split(root)
+    rows = []
+    for split, folder in parts:
+        for p in sorted(q for q in folder.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file()
+                        and not any(s.startswith(".") for s in q.relative_to(folder).parts)):
+            rel = p.relative_to(folder).with_suffix("").as_posix()
+            rows.append(Row(safe_id(f"{split}_{rel}" if split else rel), split, {"image": Img(str(p), p)}))
+    if not rows:
+        raise LayoutError(f"{root}: no images found")
+    return Table("single", rows, Path(root), _rule(parts[0][0] is not None, "the set's split folders"), channels)
+
+
+def unpaired_table(root: Path, *, channels: int | None = None) -> Table:
+    """CycleGAN's folders: trainA, trainB, testA, testB (valA/valB too when present)."""
+    root = Path(root)
+    rows = []
+    for split in SPLITS:
+        for domain in ("A", "B"):
+            folder = root / f"{split}{domain}"
+            if not folder.is_dir():
+                if split == "train":
+                    raise LayoutError(f"{root}: no {split}{domain}/ folder (expected trainA, trainB, testA, testB)")
+                continue
+            for p in image_files(folder):
+                rows.append(Row(safe_id(f"{split}{domain}_{p.stem}"), split, {"image": Img(str(p), p)},
+                                {"domain": domain}))
+    return Table("unpaired", rows, root, "upstream: trainA/trainB -> train, testA/testB -> test", channels)
+

@@ -1,0 +1,167 @@
+"""What the downloading and local-folder sources share: option schemas and fetch helpers.
+
+Every byte a source brings goes through :func:`ganflow.data.download.download` (mirrors in
+order, bounded retries, resume, checksum checked before the file takes its final name) into a
+download cache (``data/downloads/<source>/``, kept so a rerun or an interrupted download does
+not start over), and every archive through :func:`ganflow.data.extract.safe_extract`.  Errors
+become one SystemExit sentence naming the file, the URLs tried or the option to fix.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, StringConstraints
+from tqdm import tqdm
+
+from ganflow.data.download import DownloadError, download, gdrive_url
+from ganflow.data.extract import UnsafeArchiveError, safe_extract
+from ganflow.data.sources import CommonOptions
+from ganflow.hashing import sha256_file
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
+Direction = Annotated[str, StringConstraints(pattern=r"^(AtoB|BtoA)$")]
+
+
+class DownloadOptions(CommonOptions):
+    # Base URLs (or local folders) that replace the built-in mirrors, tried in order; the file
+    # name is appended.  For a lab-local copy, or a server on 127.0.0.1 in the tests.
+    mirrors: list[str] | None = Field(None, min_length=1)
+    retries: NonNegativeInt = 3          # extra attempts per URL for transient failures
+    timeout: PositiveFloat = 60.0        # seconds, per connect / read
+
+
+class ArchiveOptions(DownloadOptions):
+    # Refuse archives that would expand past this many bytes (zip bombs, a wrong file).
+    max_extract_bytes: PositiveInt = 20 * 2**30
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a source: its name on the mirrors, its pinned checksum, its Drive id."""
+    name: str
+    md5: str | None = None
+    sha256: str | None = None
+    gdrive: str | None = None            # Google Drive file id: the URL used when no mirrors are given
+
+
+def fetch_remote(f: RemoteFile, mirrors: list[str], options: DownloadOptions, cache: Path) -> tuple[Path, dict]:
+    """Download ``f`` into ``cache`` (verified) and return (path, record for source.json)."""
+    if options.mirrors:
+        bases = options.mirrors
+    elif f.gdrive:
+        bases = []
+    else:
+        bases = mirrors
+    urls = [_join(base, f.name) for base in bases]
+    if f.gdrive and not options.mirrors:
+        urls.append(gdrive_url(f.gdrive))
+    try:
+        path = download(urls, cache / f.name, md5=f.md5, sha256=f.sha256, retries=options.retries,
+                        timeout=options.timeout)
+    except DownloadError as e:
+        pinned = " (checksum pinned by ganflow)" if f.md5 or f.sha256 else ""
+        raise SystemExit(f"fetch: {e}{pinned}") from None
+    return path, file_record(path, urls=urls, md5=f.md5, sha256_pinned=f.sha256)
+
+
+def _join(base: str, name: str) -> str:
+    return base if base.endswith(name) else base.rstrip("/") + "/" + name
+
+
+def file_record(path: Path, **extra) -> dict:
+    """name, bytes, sha256 (computed) plus what is known about where it came from."""
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path),
+            **{k: v for k, v in extra.items() if v is not None}}
+
+
+def extract(archive: Path, target: Path, options: ArchiveOptions) -> None:
+    """safe_extract with the source's size limit; a refused or corrupt archive is a SystemExit."""
+    try:
+        safe_extract(archive, target, max_bytes=options.max_extract_bytes)
+    except UnsafeArchiveError as e:
+        raise SystemExit(f"fetch: {e}") from None
+    except (ValueError, tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
+        raise SystemExit(f"fetch: cannot extract {archive}: {e.__class__.__name__}: {e} "
+                         f"(delete it to download again)") from None
+
+
+def place(src: Path, dst: Path) -> None:
+    """Put a cached file into the raw folder: a hard link when possible (no second copy), else a copy."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def tree_sha256(folder: Path) -> str:
+    """One checksum for a folder: sha256 over the sorted lines "<relative path>\\0<file sha256>\\n".
+
+    Hidden files are left out (``.DS_Store`` and the like must not change a data set's identity).
+    """
+    digest = hashlib.sha256()
+    for p in _visible_files(folder):
+        digest.update(f"{p.relative_to(folder).as_posix()}\0{sha256_file(p)}\n".encode())
+    return digest.hexdigest()
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).rglob("*")
+                  if p.is_file() and not any(s.startswith(".") for s in p.relative_to(folder).parts))
+
+
+def copy_tree(src: Path, dst: Path) -> int:
+    """Copy the visible files of ``src`` into ``dst`` (hard links when possible); return bytes."""
+    files = _visible_files(src)
+    total = 0
+    for p in tqdm(files, desc=f"copy {src.name}", unit="file"):
+        place(p, dst / p.relative_to(src))
+        total += p.stat().st_size
+    return total
+
+
+def user_input(location: str, sha256: str | None, key: str, sha_key: str, cache: Path, target: Path,
+               options: ArchiveOptions) -> dict:
+    """Bring a user-supplied folder, archive file or archive URL into ``target``.
+
+    Archives must be pinned by a sha256 (the user's word for which file is meant); a folder is
+    checked against its :func:`tree_sha256` when one is given.  ``key`` and ``sha_key`` are the
+    names of the two options, for messages.
+    """
+    folder = Path(location).expanduser()
+    if folder.is_dir():
+        got = tree_sha256(folder)
+        if sha256 and got != sha256.lower():
+            raise SystemExit(f"fetch: {options.key(key)} = {location}: the folder's tree sha256 is {got}, "
+                             f"but {options.key(sha_key)} says {sha256} (files changed?)")
+        n = copy_tree(folder, target)
+        return {"file": folder.name, "location": str(location), "kind": "folder", "bytes": n, "tree_sha256": got}
+    is_url = "://" in location
+    if not is_url and not folder.is_file():
+        raise SystemExit(f"fetch: {options.key(key)} = {location}: no such file or folder "
+                         f"(relative paths are taken from the project root)")
+    if sha256 is None:
+        hint = "" if is_url else f"; {location} has sha256 {sha256_file(folder)}, put that there if it is the file you mean"
+        raise SystemExit(f"fetch: {options.key(sha_key)} is required with an archive ({options.key(key)}){hint}")
+    if not is_url:  # a local archive is checked and extracted where it is, not copied first
+        got = sha256_file(folder)
+        if got != sha256.lower():
+            raise SystemExit(f"fetch: {options.key(key)} = {location}: sha256 is {got}, but "
+                             f"{options.key(sha_key)} says {sha256} (another version of the file?)")
+        extract(folder, target, options)
+        return file_record(folder, location=str(location), kind="archive")
+    # Keyed by checksum: two archives behind URLs with the same last part (Drive's "uc") never mix.
+    name = f"{sha256.lower()[:16]}-{Path(location.split('?')[0]).name or 'archive'}"
+    try:
+        path = download([location], cache / name, sha256=sha256, retries=options.retries, timeout=options.timeout)
+    except DownloadError as e:
+        raise SystemExit(f"fetch: {options.key(key)}: {e}") from None
+    extract(path, target, options)
+    return file_record(path, url=location, kind="archive")
