@@ -3,6 +3,7 @@
 data/masked/<dataset>/
   Training/Real, Training/White     the training pairs (target, input)
   Test/Real, Test/White             the test pairs (Test/Real is the answer key)
+  Validation/Real, Validation/White a val split, where the data set has one (CelebA, pix2pix sets)
   boxes.csv                         id, split, top, left, bottom, right, how the box was found
   mask_grid.png                     masked faces side by side with their originals
 """
@@ -20,7 +21,7 @@ from ganflow.params import Params
 from ganflow.report.grids import save_grid
 from ganflow.stages import paths
 
-SPLIT_FOLDER = {"train": "Training", "test": "Test"}
+SPLIT_FOLDER = {"train": "Training", "val": "Validation", "test": "Test"}
 
 
 def run(params: Params, dataset: str) -> None:
