@@ -17,15 +17,22 @@ from ganflow.atomic import write_json
 from ganflow.data.images import list_images, load_image, save_image
 from ganflow.data.masking import box_mask
 from ganflow.data.tensors import load_paired_folders, to_images
-from ganflow.metrics.pixels import masked_rmse, psnr, rmse
+from ganflow.metrics.pixels import masked_rmse, psnr, rmse, ssim
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
 from ganflow.provenance import hash_tree
 from ganflow.report.grids import save_grid
 from ganflow.stages import paths
-from ganflow.stages.tasks.common import fid_between, fid_provenance, inception_features, run_provenance
+from ganflow.stages.mask import SPLIT_FOLDER
+from ganflow.stages.tasks.common import (
+    fid_record,
+    fid_value,
+    generated_set,
+    kid_record,
+    reference_set,
+    run_provenance,
+)
 
-SPLIT_FOLDER = {"train": "Training", "test": "Test"}
 N_SHOWN = 16
 
 
@@ -98,17 +105,24 @@ def evaluate(params: Params, exp: str) -> None:
         "masked_input": baseline, "mean_fill": mean_rmse,
         "ratio_to_masked_input": value / baseline, "mean_fill_ratio_to_masked_input": mean_rmse / baseline,
         "raw_output": rmse(out["raw"], truth), "inside_mask": masked_rmse(out["final"], truth, mask),
-        "psnr_db": psnr(out["final"], truth), "pasted": bool(out["pasted"]), **common,
+        "psnr_db": psnr(out["final"], truth), "ssim": ssim(out["final"], truth),
+        "ssim_masked_input": ssim(white, truth),
+        "ssim_definition": "mean over test images of skimage.metrics.structural_similarity(data_range=1)",
+        "pasted": bool(out["pasted"]), **common,
     })
 
-    f_real = inception_features(params, truth)
-    fid = fid_between(f_real, inception_features(params, out["final"]))
-    write_json(paths.metric_file(exp, "fid"), {
-        "metric": "fid", "value": fid, "masked_input": fid_between(f_real, inception_features(params, white)),
-        **fid_provenance(), **common,
-    })
+    # The test truth and the masked inputs do not change between runs: their Inception features
+    # come from the content-keyed cache (data/refstats/) after the first evaluation.
+    real = reference_set(params, truth, str(masked / "Test" / "Real"))
+    masked_input = reference_set(params, white, str(masked / "Test" / "White"))
+    fake = generated_set(params, out["final"], str(paths.samples_dir(exp) / "outputs.npz") + ":final")
+    fid = fid_record(real, fake)
+    write_json(paths.metric_file(exp, "fid"), {**fid, "masked_input": fid_value(real, masked_input), **common})
+    kid = kid_record(params, real, fake)
+    write_json(paths.metric_file(exp, "kid"), {
+        **kid, "masked_input": kid_record(params, real, masked_input)["value"], **common})
     print(f"evaluate: {exp}: rmse {value:.5f} (masked input {baseline:.5f}, mean fill {mean_rmse:.5f}, "
-          f"ratio {value / baseline:.3f}); fid {fid:.2f}")
+          f"ratio {value / baseline:.3f}); fid {fid['value']:.2f}; kid {kid['value']:.4f}")
 
 
 def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
