@@ -22,6 +22,9 @@ STAGES: dict[str, tuple[str, str]] = {
     "sample": ("run the generator on every test input: results/<exp>/samples/", "exp"),
     "evaluate": ("FID and RMSE of the samples: results/<exp>/fid.json, rmse.json", "exp"),
     "plot": ("loss curves and sample grids: results/<exp>/plots/", "exp"),
+    "export": ("the test outputs as the course's submission CSV: results/<exp>/submission.csv", "exp"),
+    "answer_key": ("staff side: answer key and masked inputs as CSV: data/grading/<dataset>/", "dataset"),
+    "grade": ("score a folder of submission CSVs: results/grading/ (leaderboard, findings)", None),
 }
 
 

@@ -95,6 +95,19 @@ class EvaluateParams(Strict):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
 
 
+class GradingParams(Strict):
+    """`ganflow grade`: a folder of submission CSVs scored against one data set's answer key."""
+    dataset: str = "lfw_faces"
+    submissions_dir: Path = Path("data/submissions")
+    strong_experiment: str = "pix2pix_tiny"       # its results/<exp>/rmse.json is the strong baseline
+    strong_rmse: float | None = Field(None, gt=0)  # given: used instead of that rmse.json
+    best_rmse: float | None = Field(None, ge=0)    # given: used instead of the best valid submission
+    max_file_mb: float = Field(64.0, gt=0)         # bigger files are refused unread
+    identical_tol: float = Field(1 / 255, ge=0)    # "identical" images: largest difference <= this
+    constant_std: float = Field(1 / 255, ge=0)     # "constant fill": mouth-box std <= this
+    noise_factor: float = Field(2.0, gt=1)         # "noise fill": box HF energy > factor x real maximum
+
+
 class Params(Strict):
     seed: int = 0
     datasets: dict[str, DatasetParams]
@@ -104,6 +117,7 @@ class Params(Strict):
     train: dict[str, TrainParams]
     sample: SampleParams = SampleParams()
     evaluate: EvaluateParams = EvaluateParams()
+    grading: GradingParams = GradingParams()
 
     def experiment(self, name: str) -> ExperimentParams:
         if name not in self.experiments:
@@ -151,6 +165,13 @@ def _cross_check(p: Params) -> list[str]:
     for name in p.mask:
         if name not in p.datasets:
             problems.append(f"mask.{name}: no dataset of that name under datasets")
+    if "grading" in p.model_fields_set:  # the defaults name lfw_faces; only a written section must resolve
+        g = p.grading
+        if g.dataset not in p.datasets:
+            problems.append(f"grading.dataset: unknown dataset {g.dataset!r}; defined: {sorted(p.datasets)}")
+        if g.strong_rmse is None and g.strong_experiment not in p.experiments:
+            problems.append(f"grading.strong_experiment: unknown experiment {g.strong_experiment!r}; "
+                            f"defined: {sorted(p.experiments)} (or give grading.strong_rmse)")
     return problems
 
 

@@ -1,0 +1,143 @@
+"""grade: score every submission CSV in a folder against the answer key -> results/grading/.
+
+results/grading/
+  leaderboard.csv      rank, name, rmse, score, status, findings (one row per submission file)
+  leaderboard.md       the same as a table, the three anchors and where they came from, every finding
+  scores.png           a bar chart of the scores
+  summary.json         the anchors and counts (a DVC metric)
+  findings/<name>.json one file per submission: its file hash, RMSE, score, status and findings
+
+Inputs: params `grading` (folder, data set, limits, tolerances), data/grading/<dataset>/ (from
+`ganflow answer_key`), and the strong baseline's results/<strong_experiment>/rmse.json unless
+grading.strong_rmse is given.  A submission is named by its file name without ``.csv``; files
+that are not .csv (README.md, hidden files) are not submissions.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ganflow.atomic import atomic_dir, atomic_path, write_json, write_text
+from ganflow.hashing import sha256_file
+from ganflow.params import Params
+from ganflow.report.grading import Checks, grade, leaderboard, leaderboard_markdown, score_chart
+from ganflow.report.submission import ERROR, Finding, Layout, Parsed, read_submission
+from ganflow.stages import paths
+from ganflow.stages.answer_key import BOX_COLUMNS, key_dir
+
+NOT_SUBMISSIONS = {"readme.md", "readme.txt", "readme"}
+
+
+def out_dir():
+    return paths.RESULTS / "grading"
+
+
+def _strong(params: Params, key: dict) -> tuple[float, str]:
+    g = params.grading
+    if g.strong_rmse is not None:
+        return float(g.strong_rmse), "given in params (grading.strong_rmse)"
+    f = paths.metric_file(g.strong_experiment, "rmse")
+    if not f.exists():
+        raise SystemExit(f"grade: {f} not found: run `ganflow evaluate --exp {g.strong_experiment}` "
+                         f"or give grading.strong_rmse")
+    m = json.loads(f.read_text())
+    value = m.get("value")
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise SystemExit(f"grade: {f}: 'value' must be a positive number, got {value!r}")
+    # The strong baseline must have been measured on the very test set being graded.
+    n = len(key["layout"]["ids"])
+    if m.get("dataset") != key["dataset"] or m.get("n_real", n) != n:
+        raise SystemExit(f"grade: {f} was measured on {m.get('dataset')!r} ({m.get('n_real')} images), "
+                         f"not on {key['dataset']!r} ({n} images)")
+    if m.get("reference_sha256") not in (None, key["reference_sha256"]):
+        raise SystemExit(f"grade: {f} was measured against another version of the test set "
+                         f"(reference_sha256 differs from {key_dir(key['dataset']) / 'key.json'}); rerun its evaluate")
+    return float(value), f"{f} (value)"
+
+
+def _read_key(folder, name: str, layout: Layout) -> np.ndarray:
+    parsed = read_submission(folder / name, layout, max_bytes=1 << 40)
+    if not parsed.ok:
+        raise SystemExit(f"grade: {folder / name} does not match its own layout: "
+                         f"{[f.message for f in parsed.findings if f.severity == ERROR]}")
+    return parsed.images.astype(np.float64)
+
+
+def _submissions(folder) -> tuple[dict[str, object], list[str]]:
+    if not folder.is_dir():
+        raise SystemExit(f"grade: submissions folder {folder} not found (params grading.submissions_dir)")
+    files, ignored = {}, []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.name.lower() in NOT_SUBMISSIONS:
+            continue
+        if p.suffix.lower() != ".csv":
+            ignored.append(p.name)
+            continue
+        files[p.stem] = p
+    stems = [p.stem.lower() for p in files.values()]
+    # Names that differ only in case would share a findings file on some systems: keep full names.
+    if len(set(stems)) != len(stems):
+        files = {p.name: p for p in files.values()}
+    return files, ignored
+
+
+def run(params: Params) -> None:
+    g = params.grading
+    kdir = key_dir(g.dataset)
+    if not (kdir / "key.json").exists():
+        raise SystemExit(f"grade: {kdir / 'key.json'} not found; run `ganflow answer_key --dataset {g.dataset}`")
+    key_meta = json.loads((kdir / "key.json").read_text())
+    layout = Layout.from_dict(key_meta["layout"])
+    key = _read_key(kdir, "answer_key.csv", layout)
+    masked = _read_key(kdir, "masked_inputs.csv", layout)
+    boxes_frame = pd.read_csv(kdir / "boxes.csv").set_index("id")
+    boxes = [tuple(int(v) for v in boxes_frame.loc[i, BOX_COLUMNS]) for i in layout.ids]
+    strong, strong_source = _strong(params, key_meta)
+
+    files, ignored = _submissions(g.submissions_dir)
+    max_bytes = int(g.max_file_mb * 2 ** 20)
+    parsed: dict[str, Parsed] = {}
+    meta: dict[str, dict] = {}
+    for name, path in tqdm(files.items(), desc="grade: reading", unit="file", dynamic_ncols=True):
+        meta[name] = {"file": str(path)}
+        try:
+            parsed[name] = read_submission(path, layout, max_bytes)
+            if path.is_file() and path.stat().st_size <= max_bytes:
+                meta[name].update(size_bytes=path.stat().st_size, sha256=sha256_file(path))
+        except Exception as e:  # one bad file never stops the others; say what happened
+            print(f"grade: {path}: {e.__class__.__name__}: {e}", file=sys.stderr)
+            parsed[name] = Parsed(None, [Finding("unreadable", ERROR, "file",
+                                                 f"could not be read: {e.__class__.__name__}: {e}")])
+
+    checks = Checks(g.identical_tol, g.constant_std, g.noise_factor)
+    try:
+        results, anchors = grade(parsed, key, masked, boxes, list(layout.ids), key_meta["mouth_reference"], checks,
+                                 strong, {"strong": strong_source}, g.best_rmse)
+    except ValueError as e:
+        raise SystemExit(f"grade: {e}") from None
+
+    title = (f"Leaderboard: {g.dataset}, {len(layout.ids)} test images of "
+             f"{layout.height} x {layout.width}{' x 3' if layout.channels == 3 else ''}")
+    anchors_json = {"baseline": anchors.baseline, "strong": anchors.strong, "best": anchors.best,
+                    "sources": anchors.sources}
+    out = out_dir()
+    with atomic_dir(out / "findings") as tmp:
+        for r in results:
+            write_json(tmp / f"{r.name}.json", {
+                "name": r.name, **meta[r.name], "status": r.status, "rmse": r.rmse, "score": r.score,
+                "findings": [f.to_dict() for f in r.findings], "anchors": anchors_json,
+                "checks": checks.__dict__, "dataset": g.dataset})
+    with atomic_path(out / "leaderboard.csv") as tmp:
+        leaderboard(results).to_csv(tmp, index=False)
+    write_text(out / "leaderboard.md", leaderboard_markdown(results, anchors, title, ignored))
+    score_chart(results, anchors, title, out / "scores.png")
+    counts = {s: sum(r.status == s for r in results) for s in ("ok", "review", "zero", "invalid")}
+    write_json(out / "summary.json", {"dataset": g.dataset, "submissions": len(results), **counts,
+                                      "anchors": anchors_json, "ignored": ignored})
+    print(f"grade: {len(results)} submissions ({counts}); baseline {anchors.baseline:.5f}, strong {anchors.strong:.5f}, "
+          f"best {anchors.best:.5f} -> {out}")
