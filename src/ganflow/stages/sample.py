@@ -13,12 +13,11 @@ from ganflow.params import Params
 from ganflow.stages import paths
 from ganflow.stages.tasks import task_for
 from ganflow.stages.train import load_trained
-from ganflow.train.device import pick_device
+from ganflow.train.device import configure_torch, pick_device
 
 
 def run(params: Params, exp: str, threads: int | None = None) -> None:
-    if threads:
-        torch.set_num_threads(threads)
+    configure_torch(threads)
     task = task_for(params, exp)
     device = pick_device(params.sample.device)
     model, _ = load_trained(params, exp, device)

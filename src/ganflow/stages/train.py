@@ -21,7 +21,7 @@ from ganflow.report.grids import save_grid
 from ganflow.stages import paths
 from ganflow.stages.tasks import task_for
 from ganflow.train.checkpoint import load_checkpoint, params_diff, save_checkpoint
-from ganflow.train.device import pick_device
+from ganflow.train.device import configure_torch, pick_device
 from ganflow.train.loop import LoopSettings, NonFiniteLoss, train
 
 N_SNAPSHOT = 16
@@ -30,10 +30,8 @@ N_SNAPSHOT = 16
 def run(params: Params, exp: str, force: bool = False, threads: int | None = None) -> None:
     e = params.experiment(exp)
     t = params.train[exp]
-    if threads or t.threads:
-        torch.set_num_threads(threads or t.threads)
+    configure_torch(threads or t.threads)
     torch.manual_seed(t.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
     device = pick_device(t.device)
 
     data_dir, tensors, info = task_for(params, exp).training_tensors(params, exp)
@@ -49,7 +47,7 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
         "data": {"path": str(data_dir), "sha256": hash_tree(data_dir)},
         "n_parameters": {name: sum(p.numel() for p in getattr(model, name).parameters())
                          for name in ("G", "D") if hasattr(model, name)},
-        "seed": t.seed,
+        "seed": t.seed, "threads": torch.get_num_threads(),
     }
     resume_dir = paths.exp_dir(exp) / "resume"
     ckpt = resume_dir / "checkpoint.pt"
@@ -72,8 +70,12 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
     fixed = {k: v[:N_SNAPSHOT] for k, v in tensors.items()}
 
     def snapshot(step: int) -> None:
-        out = model.generate({k: v.to(device) for k, v in fixed.items()})
-        shown = to_images(fixed["A"]) + to_images(out) if "A" in fixed else to_images(out)
+        batch = {k: v.to(device) for k, v in fixed.items()}
+        if hasattr(model, "snapshot"):  # a model with its own fixed input (e.g. noise z) shows its outputs
+            shown = to_images(model.snapshot(batch))
+        else:
+            out = model.generate(batch)
+            shown = to_images(fixed["A"]) + to_images(out) if "A" in fixed else to_images(out)
         save_grid(resume_dir / "snapshots" / f"step_{step:06d}.png", shown, ncols=N_SNAPSHOT, scale=2)
 
     settings = LoopSettings(t.steps, t.log_every, t.snapshot_every, t.checkpoint_every, device, t.amp)
@@ -87,8 +89,10 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
     record["wall_time_s"] = round(final["wall_time"], 2)
     record["steps"] = final["step"]
     with atomic_dir(paths.model_dir(exp)) as tmp:
-        # The delivered checkpoint keeps weights and metadata only: optimiser state stays in resume/.
-        save_checkpoint(tmp / "checkpoint.pt", {k: v for k, v in final.items() if k not in ("optimizers", "data")})
+        # The delivered checkpoint keeps weights and metadata, not timings (so that reruns on CPU give
+        # the same bytes); optimiser and data-stream state stay in resume/.
+        save_checkpoint(tmp / "checkpoint.pt", {k: v for k, v in final.items()
+                                                if k not in ("optimizers", "schedulers", "data", "losses", "wall_time")})
         write_json(tmp / "run.json", record)
         shutil.copytree(resume_dir / "snapshots", tmp / "snapshots")
     with atomic_path(paths.losses_csv(exp)) as tmp:

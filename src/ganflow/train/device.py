@@ -29,3 +29,14 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def configure_torch(threads: int | None = None) -> None:
+    """The same numerics in every stage process: deterministic kernels, and the threads given.
+
+    Called by train, sample and evaluate alike, so that `ganflow reproduce` (which runs them in one
+    process) computes what the pipeline's separate processes computed, bit for bit on CPU.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)

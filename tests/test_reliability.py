@@ -1,0 +1,145 @@
+"""Faults: kill -9 mid-training and rerun, two runs at once, disk full, reproduce."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import copy_project, tiny_params
+from ganflow.atomic import atomic_dir, write_json
+from ganflow.locks import stage_lock
+from ganflow.stages.reproduce import compare
+
+pytestmark = pytest.mark.slow
+
+
+def ganflow(args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "ganflow.cli", *args.split()], cwd=cwd,
+                          capture_output=True, text=True, timeout=900)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """A workspace with the offline data prepared and pix2pix sized to ~10 checkpoints."""
+    work = copy_project(tmp_path_factory.mktemp("rel") / "proj")
+    params = tiny_params(yaml.safe_load((work / "params.yaml").read_text()))
+    params["train"]["pix2pix"].update(steps=40, checkpoint_every=4, snapshot_every=20, log_every=4)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for stage in ("fetch", "pair", "mask"):
+        ganflow(f"{stage} --dataset lfw_faces", work)
+    ganflow("weights", work)
+    return work
+
+
+def _clone(prepared: Path, dest: Path) -> Path:
+    import shutil
+    shutil.copytree(prepared, dest, ignore=shutil.ignore_patterns("results", ".ganflow"))
+    return dest
+
+
+def _weights(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def test_kill_9_mid_training_then_rerun_equals_an_uninterrupted_run(prepared, tmp_path):
+    straight = _clone(prepared, tmp_path / "straight")
+    ganflow("train --exp pix2pix", straight)
+
+    killed = _clone(prepared, tmp_path / "killed")
+    proc = subprocess.Popen([sys.executable, "-m", "ganflow.cli", "train", "--exp", "pix2pix"], cwd=killed,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = killed / "results/pix2pix/resume/checkpoint.pt"
+    deadline = time.time() + 600
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be killed; make it longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "results/pix2pix/model").exists()  # no output under its final name
+    step = torch.load(ckpt, map_location="cpu", weights_only=True)["step"]
+    assert 0 < step < 40
+
+    out = ganflow("train --exp pix2pix", killed)
+    assert f"resuming pix2pix from step" in out.stdout
+    a, b = _weights(straight / "results/pix2pix/model/checkpoint.pt"), _weights(killed / "results/pix2pix/model/checkpoint.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (straight / "results/pix2pix/losses.csv").read_text().count("\n") == \
+        (killed / "results/pix2pix/losses.csv").read_text().count("\n")
+
+
+def test_resume_with_changed_params_is_refused_with_a_diff(prepared, tmp_path):
+    work = _clone(prepared, tmp_path / "w")
+    proc = subprocess.Popen([sys.executable, "-m", "ganflow.cli", "train", "--exp", "pix2pix"], cwd=work,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = work / "results/pix2pix/resume/checkpoint.pt"
+    while not ckpt.exists() and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["train"]["pix2pix"]["lr"] = 0.001
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    refused = ganflow("train --exp pix2pix", work, check=False)
+    assert refused.returncode != 0
+    assert "train.lr: 0.0002 -> 0.001" in refused.stderr and "--force" in refused.stderr
+
+
+def test_second_run_of_the_same_stage_is_refused(in_tmp):
+    with stage_lock("train", "pix2pix"):
+        proc = subprocess.run([sys.executable, "-c",
+                               "from ganflow.locks import stage_lock\n"
+                               "with stage_lock('train', 'pix2pix'): pass"],
+                              cwd=in_tmp, capture_output=True, text=True)
+    assert proc.returncode != 0 and "already running in this workspace" in proc.stderr
+    with stage_lock("train", "pix2pix"):  # released when the holder is done
+        pass
+
+
+def test_disk_full_leaves_the_previous_output_untouched(tmp_path, monkeypatch):
+    out = tmp_path / "samples"
+    with atomic_dir(out) as tmp:
+        write_json(tmp / "a.json", {"v": 1})
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        with atomic_dir(out) as tmp:
+            monkeypatch.setattr("ganflow.atomic.os.fsync", full)
+            write_json(tmp / "a.json", {"v": 2})
+    assert (out / "a.json").read_text().strip().endswith("}") and '"v": 1' in (out / "a.json").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["samples"]  # no temporary debris left
+
+
+def test_reproduce_compares_numbers_and_hashes():
+    recorded = {"rmse.json": {"value": 0.1, "checkpoint_sha256": "ab", "metric": "rmse"}}
+    rows, bad = compare(recorded, {"rmse.json": {"value": 0.1, "checkpoint_sha256": "ab"}}, 0.0)
+    assert bad == 0 and len(rows) == 2
+    _, bad = compare(recorded, {"rmse.json": {"value": 0.1000001, "checkpoint_sha256": "ab"}}, 0.0)
+    assert bad == 1
+    _, bad = compare(recorded, {"rmse.json": {"value": 0.1000001, "checkpoint_sha256": "ab"}}, 1e-5)
+    assert bad == 0
+    _, bad = compare(recorded, {"rmse.json": {"value": 0.1, "checkpoint_sha256": "cd"}}, 1e-5)
+    assert bad == 1
+
+
+def test_reproduce_passes_on_a_finished_run(prepared, tmp_path):
+    work = _clone(prepared, tmp_path / "r")
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["train"]["pix2pix"].update(steps=4, checkpoint_every=2)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for stage in ("train", "sample", "evaluate"):
+        ganflow(f"{stage} --exp pix2pix", work)
+    out = ganflow("reproduce --exp pix2pix", work)
+    assert "numbers and hashes reproduced" in out.stdout and " NO" not in out.stdout
