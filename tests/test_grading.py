@@ -164,10 +164,12 @@ def test_a_folder_of_submissions(homework):
     masked = np.stack([whiten(t) for t in truth])
     rng = np.random.default_rng(0)
     good = in_box(truth, lambda box: box + 0.03 * np.sin(np.arange(box.shape[-1]) / 2.0))
+    close = in_box(truth, lambda box: box + 0.1 * np.sin(np.arange(box.shape[-1]) / 2.0))
     fair = in_box(truth, lambda box: 0.5 * box + 0.5)
     write(subs, "perfect", truth, ids)
     write(subs, "copy_a", good, ids)
     write(subs, "copy_b", good, ids)
+    write(subs, "close", close, ids)
     write(subs, "masked_input", masked, ids)
     write(subs, "constant", in_box(masked, 0.5), ids)
     write(subs, "random", in_box(masked, lambda box: rng.random(box.shape)), ids)
@@ -200,28 +202,31 @@ def test_a_folder_of_submissions(homework):
     rows = {r["name"]: r for r in board.to_dict("records")}
     key_csv = root / "data" / "grading" / "toy" / "answer_key.csv"
     baseline = pandas_rmse(root / "data" / "grading" / "toy" / "masked_inputs.csv", key_csv)
-    r_good, r_fair = pandas_rmse(subs / "copy_a.csv", key_csv), pandas_rmse(subs / "fair.csv", key_csv)
-    assert r_good < strong < r_fair < baseline  # the scenario spans all three segments
+    r_good, r_close, r_fair = (pandas_rmse(subs / f"{n}.csv", key_csv) for n in ("copy_a", "close", "fair"))
+    assert r_good < r_close < strong < r_fair < baseline  # the scenario spans all three segments
 
-    # the perfect submission is the best valid one: not exactly 0, as the key passed through a float32
-    # PNG load before being written with 6 decimals, and the submission did not
-    best = pandas_rmse(subs / "perfect.csv", key_csv)
-    assert best < 1e-6
+    # the perfect submission matches the key (not to the last bit: the key passed through a float32
+    # PNG load before being written with 6 decimals); it scores 10 but does not set "best", which
+    # comes from the best honest submission, here the two copies
+    assert pandas_rmse(subs / "perfect.csv", key_csv) < 1e-6
+    best = r_good
     expected_scores = {
         "perfect": 10.0,
-        "copy_a": 8 + 2 * (strong - r_good) / (strong - best),
+        "copy_a": 8 + 2 * (strong - r_good) / (strong - best),  # = 10: they are the best
         "copy_b": 8 + 2 * (strong - r_good) / (strong - best),
+        "close": 8 + 2 * (strong - r_close) / (strong - best),
         "fair": 3 + 5 * (baseline - r_fair) / (baseline - strong),
     }
     expected = {  # name: (rank, status, findings listed on the leaderboard)
         "perfect": (1, "review", "matches_answer_key"),
         "copy_a": (2, "review", "identical_submissions"),
         "copy_b": (2, "review", "identical_submissions"),
-        "fair": (4, "ok", ""),
+        "close": (4, "ok", ""),
+        "fair": (5, "ok", ""),
         # scored 0, ordered by RMSE: a 0.5 fill is nearer the mouths than noise, white is farthest
-        "constant": (5, "zero", "constant_fill"),
-        "random": (6, "zero", "noise_fill"),
-        "masked_input": (7, "zero", "copy_of_masked_input"),
+        "constant": (6, "zero", "constant_fill"),
+        "random": (7, "zero", "noise_fill"),
+        "masked_input": (8, "zero", "copy_of_masked_input"),
         # invalid files: unranked, by name
         "bad_header": ("", "invalid", "wrong_header"),
         "binary": ("", "invalid", "binary_file"),
@@ -263,13 +268,14 @@ def test_a_folder_of_submissions(homework):
     assert rng_f["where"] == f"line 11, column 5 ({ids[3]})"
     assert [f["where"] for f in findings("dup_ids")["findings"]] == ["line 4, column 1 (id)", "column 1 (id)"]
     assert findings("perfect")["anchors"]["best"] == pytest.approx(best, abs=1e-7)
+    assert findings("perfect")["anchors"]["sources"]["best"] == "best valid submission (copy_a)"
     assert findings("perfect")["sha256"] and findings("huge")["file"].endswith("huge.csv")
 
     md = (out / "leaderboard.md").read_text()
-    assert "| 4 | fair |" in md and "Ignored (not .csv): notes.txt" in md and "README" not in md
+    assert "| 5 | fair |" in md and "Ignored (not .csv): notes.txt" in md and "README" not in md
     assert Image.open(out / "scores.png").size[0] > 0
     summary = json.loads((out / "summary.json").read_text())
-    assert (summary["ok"], summary["review"], summary["zero"], summary["invalid"]) == (1, 3, 3, 12)
+    assert (summary["ok"], summary["review"], summary["zero"], summary["invalid"]) == (2, 3, 3, 12)
     assert summary["anchors"]["baseline"] == pytest.approx(baseline, abs=1e-7)
 
 

@@ -10,7 +10,8 @@ Score (out of 10) from a submission's RMSE against three anchors, baseline > str
                                 (best >= strong, possible only when best is given: 10)
 
 baseline is the RMSE of the masked inputs themselves, strong the RMSE of the course's simplified
-pix2pix (models/pix2pix_tiny.py), best the best valid submission's RMSE (or given).
+pix2pix (models/pix2pix_tiny.py), best the best valid submission's RMSE (or given); a submission
+equal to the answer key is scored (10) and flagged, but does not set ``best`` for everyone else.
 
 Integrity checks (per test image; any hit scores the submission 0, the course's rule for "random
 fills, constant fills, or no generator"), each a finding with its evidence:
@@ -225,7 +226,9 @@ def grade(parsed: dict[str, Parsed], key: np.ndarray, masked: np.ndarray, boxes:
 
     baseline = rmse(masked, key)
     sources.setdefault("baseline", "RMSE of the masked inputs against the answer key")
-    scoring = {n: e for n, e in errors.items() if status_of(findings[n]) in ("ok", "review")}
+    # "best" is set by honest work only: a copy of the answer key would squeeze everyone else's scores.
+    scoring = {n: e for n, e in errors.items() if status_of(findings[n]) in ("ok", "review")
+               and not any(f.code == "matches_answer_key" for f in findings[n])}
     if best_given is not None:
         best = float(best_given)
         sources["best"] = "given in params (grading.best_rmse)"
