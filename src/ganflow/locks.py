@@ -18,6 +18,10 @@ LOCK_DIR = Path(".ganflow") / "locks"
 
 @contextlib.contextmanager
 def stage_lock(stage: str, target: str | None) -> Iterator[None]:
+    if int(os.environ.get("RANK", "0")) > 0:
+        # A torchrun worker: rank 0 of the same launch holds the lock for the whole group.
+        yield
+        return
     LOCK_DIR.mkdir(parents=True, exist_ok=True)
     path = LOCK_DIR / f"{stage}-{target or 'all'}.lock"
     with open(path, "a+") as f:

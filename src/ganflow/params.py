@@ -80,6 +80,9 @@ class TrainParams(Strict):
     snapshot_every: PositiveInt = 250
     checkpoint_every: PositiveInt = 250
     augment_flip: bool = True
+    # Under torchrun (several processes): batch norm over the global batch, not each process's slice.
+    sync_batchnorm: bool = False
+    compile: bool = False  # torch.compile the networks: slow first steps, faster long GPU runs
     # Network and loss options, validated by the model's own schema (models/<name>.py).
     net: dict[str, Any] = Field(default_factory=dict)
 

@@ -21,7 +21,8 @@ from ganflow.report.grids import save_grid
 from ganflow.stages import paths
 from ganflow.stages.tasks import task_for
 from ganflow.train.checkpoint import load_checkpoint, params_diff, save_checkpoint
-from ganflow.train.device import configure_torch, pick_device
+from ganflow.train import distributed
+from ganflow.train.device import compile_networks, configure_torch, pick_device
 from ganflow.train.loop import LoopSettings, NonFiniteLoss, train
 
 N_SNAPSHOT = 16
@@ -33,10 +34,18 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
     configure_torch(threads or t.threads)
     torch.manual_seed(t.seed)
     device = pick_device(t.device)
+    ddp = distributed.from_env(device)  # under torchrun: this process's rank; else None
+    if ddp is not None:
+        device = ddp.device(device)
 
     data_dir, tensors, info = task_for(params, exp).training_tensors(params, exp)
     cls = get_model(e.model)
     model = cls(cls.Config(**t.net), info, t.lr, (t.beta1, t.beta2))
+    if ddp is not None:
+        distributed.prepare(model, device, ddp, seed=t.seed, sync_bn=t.sync_batchnorm)
+    if t.compile:
+        compile_networks(model)
+    # Under torchrun every rank draws the same global batch and trains on its slice of it.
     batches = BatchStream(tensors, t.batch_size, seed=t.seed, flip=t.augment_flip)
 
     record = {
@@ -47,7 +56,7 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
         "data": {"path": str(data_dir), "sha256": hash_tree(data_dir)},
         "n_parameters": {name: sum(p.numel() for p in getattr(model, name).parameters())
                          for name in ("G", "D") if hasattr(model, name)},
-        "seed": t.seed, "threads": torch.get_num_threads(),
+        "seed": t.seed, "threads": torch.get_num_threads(), "processes": ddp.world_size if ddp else 1,
     }
     resume_dir = paths.exp_dir(exp) / "resume"
     ckpt = resume_dir / "checkpoint.pt"
@@ -62,10 +71,11 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
             start = None
         else:
             print(f"train: resuming {exp} from step {start['step']}")
-    if start is None:
-        shutil.rmtree(resume_dir, ignore_errors=True)
-    resume_dir.mkdir(parents=True, exist_ok=True)
-    write_json(resume_dir / "run.json", record)  # the run record exists before the first step
+    if ddp is None or ddp.is_main:  # only rank 0 writes
+        if start is None:
+            shutil.rmtree(resume_dir, ignore_errors=True)
+        resume_dir.mkdir(parents=True, exist_ok=True)
+        write_json(resume_dir / "run.json", record)  # the run record exists before the first step
 
     fixed = {k: v[:N_SNAPSHOT] for k, v in tensors.items()}
 
@@ -82,9 +92,13 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
     meta = {"model_name": e.model, "experiment": exp, "params": record["params"], "code": record["code"],
             "data_info": info.__dict__}
     try:
-        final = train(model, batches, settings, ckpt, meta, snapshot, start)
+        final = train(model, batches, settings, ckpt, meta, snapshot, start, ddp=ddp)
     except NonFiniteLoss as err:
         raise SystemExit(f"train: {err}") from None
+    if ddp is not None:
+        distributed.shutdown(ddp)
+        if not ddp.is_main:
+            return
 
     record["wall_time_s"] = round(final["wall_time"], 2)
     record["steps"] = final["step"]

@@ -40,3 +40,10 @@ def configure_torch(threads: int | None = None) -> None:
     if threads:
         torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def compile_networks(model: torch.nn.Module) -> None:
+    """torch.compile each network in place (``nn.Module.compile``: the state_dict keys stay the
+    same, so a checkpoint loads into an uncompiled model for sampling)."""
+    for net in model.children():
+        net.compile()

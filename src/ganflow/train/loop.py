@@ -18,6 +18,7 @@ from ganflow.data.tensors import BatchStream
 from ganflow.models.base import GAN
 from ganflow.train.checkpoint import save_checkpoint
 from ganflow.train.device import amp_dtype, autocast
+from ganflow.train.distributed import Distributed
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,15 @@ def _to(batch: dict, device: torch.device) -> dict:
 
 
 def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, meta: dict,
-          snapshot: Callable[[int], None], start: dict | None = None) -> dict:
+          snapshot: Callable[[int], None], start: dict | None = None, ddp: Distributed | None = None) -> dict:
     """Train from ``start`` (a loaded checkpoint) or from scratch; returns the final state dict.
 
     ``meta`` (model name, params, code version...) is stored in every checkpoint.
     ``snapshot(step)`` is called every ``snapshot_every`` steps and at the end.
+    ``ddp`` (under torchrun): each rank trains on its slice of the global batch, gradients and
+    logged losses are averaged over the ranks, and only rank 0 writes (train/distributed.py).
     """
+    main = ddp is None or ddp.is_main
     model.to(s.device).train()
     dtype = amp_dtype(s.device, s.amp)
     scaler = torch.amp.GradScaler(s.device.type, enabled=dtype == torch.float16)
@@ -68,21 +72,25 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
                 "losses": rows, "wall_time": wall0 + time.perf_counter() - t0}
 
     t0 = time.perf_counter()
-    bar = tqdm(total=s.steps, initial=step, desc=f"train {meta.get('experiment', '')}", unit="step", dynamic_ncols=True)
+    bar = tqdm(total=s.steps, initial=step, desc=f"train {meta.get('experiment', '')}", unit="step", dynamic_ncols=True,
+               disable=not main)
     while step < s.steps:
-        batch = _to(next(batches), s.device)
+        batch = next(batches)
+        batch = _to(batch if ddp is None else ddp.shard(batch), s.device)
         logged: dict[str, float] = {}
         for phase in model.phases(step):
             with autocast(s.device, dtype):
                 terms = phase.loss(batch)
-            for k, v in terms.items():
-                value = float(v.detach())
+            values = {k: float(v.detach()) for k, v in terms.items()} if ddp is None else ddp.mean_values(terms)
+            for k, value in values.items():
                 if not math.isfinite(value):
                     raise NonFiniteLoss(f"loss {phase.name}_{k} became {value} at step {step}; "
                                         f"the last good checkpoint is kept at {ckpt_path}")
                 logged[f"{phase.name}_{k}"] = value
             phase.opt.zero_grad(set_to_none=True)
             scaler.scale(terms["total"]).backward()
+            if ddp is not None:
+                ddp.average_grads(phase.opt)
             scaler.step(phase.opt)
         scaler.update()
         step += 1
@@ -90,13 +98,14 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
             rows.append({"step": step, "wall_time": round(wall0 + time.perf_counter() - t0, 3), **logged})
             bar.set_postfix({k: f"{v:.3f}" for k, v in logged.items() if k.endswith("total")})
         bar.update(1)
-        if step % s.snapshot_every == 0 or step == s.steps:
+        if main and (step % s.snapshot_every == 0 or step == s.steps):
             model.eval()
             snapshot(step)
             model.train()
-        if step % s.checkpoint_every == 0 and step < s.steps:
+        if main and step % s.checkpoint_every == 0 and step < s.steps:
             save_checkpoint(ckpt_path, state())
     bar.close()
     final = state()
-    save_checkpoint(ckpt_path, final)
+    if main:
+        save_checkpoint(ckpt_path, final)
     return final
