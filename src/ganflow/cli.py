@@ -22,9 +22,17 @@ STAGES: dict[str, tuple[str, str]] = {
     "sample": ("run the generator on every test input: results/<exp>/samples/", "exp"),
     "evaluate": ("FID and RMSE of the samples: results/<exp>/fid.json, rmse.json", "exp"),
     "plot": ("loss curves and sample grids: results/<exp>/plots/", "exp"),
+    "classifier": ("train a labelled set's domain classifier: data/classifiers/<dataset>/", "dataset"),
     "export": ("the test outputs as the course's submission CSV: results/<exp>/submission.csv", "exp"),
     "answer_key": ("staff side: answer key and masked inputs as CSV: data/grading/<dataset>/", "dataset"),
     "grade": ("score a folder of submission CSVs: results/grading/ (leaderboard, findings)", None),
+}
+
+
+# Tools: subcommands that are not pipeline stages (no params.yaml); each module in stages/ adds
+# its own arguments (add_arguments) and runs itself (main).
+TOOLS: dict[str, str] = {
+    "fid": "FID of two image folders, or a folder and an .npz stats file (like pytorch-fid)",
 }
 
 
@@ -44,14 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{target}", required=True, help=f"the {target} name in params.yaml")
         if name == "train":
             p.add_argument("--force", action="store_true", help="discard a resume checkpoint made with other params")
-        if name in ("train", "sample", "evaluate"):
+        if name in ("train", "sample", "evaluate", "classifier"):
             p.add_argument("--threads", type=int, default=_env_threads(),
                            help="torch CPU threads (default: $GANFLOW_THREADS, which Snakemake sets per job)")
+    for name, help_text in TOOLS.items():
+        importlib.import_module(f"ganflow.stages.{name}").add_arguments(
+            sub.add_parser(name, help=help_text, description=help_text))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.stage in TOOLS:
+        return importlib.import_module(f"ganflow.stages.{args.stage}").main(args)
     from ganflow.params import load_params
 
     params = load_params(args.params)

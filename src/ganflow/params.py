@@ -96,6 +96,30 @@ class SampleParams(Strict):
 class EvaluateParams(Strict):
     batch_size: PositiveInt = 25
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    # Reference-set statistics cached in data/refstats/<content key>.npz (see metrics/refstats.py).
+    reference_cache: bool = True
+    kid_subsets: PositiveInt = 100          # KID: subsets of size min(kid_subset_size, n_real, n_fake)
+    kid_subset_size: PositiveInt = 1000
+    pr_k: PositiveInt = 3                   # precision/recall: k-th neighbour radius
+    is_splits: PositiveInt = 10             # Inception Score (Inception or domain classifier)
+    # Memorisation: "close" = below this times the median nearest-neighbour distance among
+    # the training images themselves.
+    memorisation_threshold: float = Field(0.5, gt=0)
+
+
+class ClassifierParams(Strict):
+    """`ganflow classifier --dataset NAME`: the domain classifier of a labelled set."""
+    steps: PositiveInt = 500
+    batch_size: PositiveInt = 64
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    width: PositiveInt = 16                 # channels of the first conv stage (then 2x, 4x)
+    dropout: float = Field(0.3, ge=0, lt=1)
+    max_shift: int = Field(2, ge=0)         # augmentation: random shift of up to this many pixels
+    eval_every: PositiveInt = 50
+    val_fraction: float = Field(0.1, gt=0, lt=1)  # carved from train when the set has no val rows
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
 
 
 class GradingParams(Strict):
@@ -120,6 +144,7 @@ class Params(Strict):
     train: dict[str, TrainParams]
     sample: SampleParams = SampleParams()
     evaluate: EvaluateParams = EvaluateParams()
+    classifier: ClassifierParams = ClassifierParams()
     grading: GradingParams = GradingParams()
 
     def experiment(self, name: str) -> ExperimentParams:

@@ -89,6 +89,35 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
 
 
+def frechet_distance_from_features(features1, features2) -> float:
+    """Frechet distance between the Gaussians fitted to two feature matrices (rows = images).
+
+    Equal to ``frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2))``, computed in the
+    smaller of two spaces.  With centred, scaled features X = (f1 - mu1) / sqrt(n1 - 1) and
+    Y likewise, S1 = X^T X and S2 = Y^T Y, so S1 S2 = X^T (X Y^T) Y, whose nonzero eigenvalues
+    are those of (X Y^T)(X Y^T)^T: the squared singular values of the n1 x n2 matrix X Y^T.
+    Hence tr sqrt(S1 S2) is the sum of the singular values of X Y^T, and tr S1 = ||X||_F^2.
+
+    Why: below 2048 images per set (the usual case on a CPU) this is one n1 x n2 SVD instead
+    of two 2048 x 2048 eigen-decompositions (1000 images: ~10x less work).  With more images
+    than dimensions the covariance route is the cheaper one and is used instead.
+    """
+    from ganflow.metrics.features import check_features
+
+    f1, f2 = check_features(features1, "first"), check_features(features2, "second")
+    if f1.shape[1] != f2.shape[1]:
+        raise ValueError(f"feature sizes differ: {f1.shape[1]} vs {f2.shape[1]}")
+    n1, n2, d = f1.shape[0], f2.shape[0], f1.shape[1]
+    if min(n1, n2) >= d:
+        return frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2))
+    mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)
+    x = (f1 - mu1) / np.sqrt(n1 - 1)
+    y = (f2 - mu2) / np.sqrt(n2 - 1)
+    tr_covmean = np.linalg.svd(x @ y.T, compute_uv=False).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.einsum("ij,ij->", x, x) + np.einsum("ij,ij->", y, y) - 2.0 * tr_covmean)
+
+
 def frechet_distance_sqrtm_reference(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     """pytorch-fid's ``calculate_frechet_distance``: the independent reference.
 

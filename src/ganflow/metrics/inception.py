@@ -325,6 +325,17 @@ class FIDInceptionV3(nn.Module):
         # Dropout sits between pool3 and fc in torchvision; it is the identity in eval.
         return features, self.fc(features)
 
+    def unbiased_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """pool3 @ fc.weight^T, no bias: the logits the Inception Score is defined on.
+
+        The original TF IS code (openai/improved-gan) multiplied pool3 by the softmax weight
+        matrix it read from the graph, without the bias; torch-fidelity keeps this as
+        ``logits_unbiased`` and so do we, so IS values compare with published ones.
+        """
+        if not self.with_logits:
+            raise RuntimeError("this FIDInceptionV3 has no fc layer; load weights with 'fc.weight'")
+        return features @ self.fc.weight.T
+
 
 # --------------------------------------------------------------------------
 # Weights
@@ -445,6 +456,27 @@ def extract_features(
     The model is moved to ``device`` and put in eval mode (batch norm must
     use its running statistics).
     """
+    return _extract(model, images, batch_size, device, progress, logits=False)[0]
+
+
+def extract_features_and_logits(
+    model: FIDInceptionV3,
+    images,
+    batch_size: int = 50,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pool3 features (N, 2048), unbiased logits (N, 1008)) as float64, in one pass.
+
+    Needs a model built with the fc layer (pytorch-fid's full weight file).
+    """
+    if not getattr(model, "with_logits", False):
+        raise ValueError("these Inception weights have no fc layer, so no logits for the Inception Score; "
+                         "use pytorch-fid's pt_inception-2015-12-05-6726825d.pth")
+    return _extract(model, images, batch_size, device, progress, logits=True)
+
+
+def _extract(model, images, batch_size: int, device, progress: bool, logits: bool):
     from tqdm.auto import tqdm
 
     if batch_size < 1:
@@ -453,11 +485,15 @@ def extract_features(
     model = model.to(device).eval()
 
     chunks: list[np.ndarray] = []
+    logit_chunks: list[np.ndarray] = []
     with torch.no_grad():
         bar = tqdm(batches, total=n_batches, desc="inception features", unit="batch", disable=not progress)
         for batch in bar:
             x = _to_tensor(batch).to(device)
-            chunks.append(model(x).cpu().to(torch.float64).numpy())
+            feats = model(x)
+            chunks.append(feats.cpu().to(torch.float64).numpy())
+            if logits:
+                logit_chunks.append(model.unbiased_logits(feats).cpu().to(torch.float64).numpy())
 
     if not chunks:
         raise ValueError("no images given to extract_features")
@@ -467,4 +503,4 @@ def extract_features(
     if not np.isfinite(features).all():
         bad = int((~np.isfinite(features)).any(axis=1).sum())
         raise ValueError(f"Inception features contain NaN/inf for {bad} of {features.shape[0]} images")
-    return features
+    return features, (np.concatenate(logit_chunks, axis=0) if logits else None)

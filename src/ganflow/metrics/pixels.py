@@ -36,3 +36,20 @@ def psnr(pred: np.ndarray, truth: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB for data range 1 (inf when the images are identical)."""
     err = rmse(pred, truth)
     return float("inf") if err == 0 else float(20 * np.log10(1.0 / err))
+
+
+def ssim(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Mean structural similarity over the images (skimage's implementation, data range 1).
+
+    Each image is compared with its truth by ``skimage.metrics.structural_similarity`` with its
+    defaults (7x7 uniform window, K1=0.01, K2=0.03; colour images per channel, then averaged),
+    and the per-image values are averaged.  1 means identical.
+    """
+    from skimage.metrics import structural_similarity
+
+    pred, truth = _check(pred, truth)
+    if pred.ndim not in (3, 4):
+        raise ValueError(f"expected images (N, H, W) or (N, H, W, C), got shape {pred.shape}")
+    channel_axis = -1 if pred.ndim == 4 else None
+    values = [structural_similarity(p, t, data_range=1.0, channel_axis=channel_axis) for p, t in zip(pred, truth)]
+    return float(np.mean(values))

@@ -1,18 +1,60 @@
-"""Pieces every task's evaluation shares: the FID extractor, provenance fields, array helpers."""
+"""Pieces every task's evaluation shares: feature sets (real ones cached by content), one record
+builder per metric, and the provenance fields every metric file carries.
+
+A task's ``evaluate`` typically does::
+
+    real = reference_set(params, test_images, "data/pairs/<ds>/test")   # cached by content
+    fake = generated_set(params, samples, "results/<exp>/samples")      # features (+ logits)
+    write_metric(exp, "fid", {**fid_record(real, fake), **common})
+    write_metric(exp, "kid", {**kid_record(params, real, fake), **common})
+    write_metric(exp, "precision_recall", {**precision_recall_record(params, real, fake), **common})
+    write_metric(exp, "memorisation", {**memorisation_record(params, train, fake, train_imgs, samples,
+                                                             paths.exp_dir(exp) / "memorisation.png"), **common})
+    write_metric(exp, "is", {**inception_score_record(params, fake), **common})       # needs fc weights
+    write_metric(exp, "classifier", {**classifier_record(params, ds, samples, labels), **common})
+
+where ``common = {"dataset": ..., **run_provenance(exp)}``.  Images are [0,1] arrays (N, H, W) or
+(N, H, W, C), as the tasks keep them.  An evaluate stage that writes memorisation.json declares
+results/<exp>/memorisation.png among its outs; one that uses the domain classifier depends on
+data/classifiers/<dataset> (made by ``ganflow classifier``), src/ganflow/stages/classifier.py and
+src/ganflow/nn/classifier.py.
+"""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
+from ganflow.atomic import write_json
 from ganflow.hashing import sha256_file
-from ganflow.metrics.frechet import frechet_distance, gaussian_stats
-from ganflow.metrics.inception import PREPROCESSING, extract_features, load_fid_inception
+from ganflow.metrics.classifier_score import classifier_scores
+from ganflow.metrics.frechet import frechet_distance, frechet_distance_from_features, gaussian_stats
+from ganflow.metrics.inception import (
+    PREPROCESSING,
+    FIDInceptionV3,
+    extract_features,
+    extract_features_and_logits,
+    load_fid_inception,
+)
+from ganflow.metrics.inception_score import inception_score
+from ganflow.metrics.kid import kernel_inception_distance
+from ganflow.metrics.memorisation import memorisation
+from ganflow.metrics.precision_recall import precision_recall
+from ganflow.metrics.refstats import RefStats, cached_stats, extractor_sha256, images_sha256, stats_from_features
 from ganflow.params import Params
 from ganflow.provenance import code_version
 from ganflow.stages import paths
 from ganflow.train.device import pick_device
+
+# Content-addressed cache of reference statistics.  Deliberately NOT a DVC/Snakemake output: every
+# evaluate stage (and `ganflow fid --cache-dir`) reads and fills it, an output may have only one
+# producing stage, and each file is a pure function of its name (the key), so a stage's result is
+# the same with or without it.  It creates its own .gitignore; deleting it only costs time.
+REFSTATS_DIR = paths.DATA / "refstats"
+PT_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 
 def nchw(arr: np.ndarray) -> np.ndarray:
@@ -21,29 +63,112 @@ def nchw(arr: np.ndarray) -> np.ndarray:
     return arr[:, None] if arr.ndim == 3 else arr.transpose(0, 3, 1, 2)
 
 
+# -- the Inception extractor --------------------------------------------------------------------
+
+
 @lru_cache(maxsize=1)
-def _extractor():
-    return load_fid_inception(paths.fid_weights_file())
+def _extractor() -> FIDInceptionV3:
+    weights = paths.fid_weights_file()
+    if not weights.is_file():
+        raise SystemExit(f"{weights} not found: run `ganflow weights` first (it finds or fetches the FID Inception)")
+    return load_fid_inception(weights)
+
+
+@lru_cache(maxsize=1)
+def _extractor_hash() -> str:
+    return extractor_sha256(_extractor())
+
+
+def has_inception_logits() -> bool:
+    """Whether data/weights holds the Inception's 1008-class fc layer (pytorch-fid's full file)."""
+    return bool(_extractor().with_logits)
+
+
+def _require_logits() -> None:
+    if not has_inception_logits():
+        raise SystemExit(
+            f"the Inception Score needs the Inception's classifier layer (fc, 1008 logits), and "
+            f"{paths.fid_weights_file()} has none (fid-helper's weights carry pool3 only). Put pytorch-fid's "
+            f"{PT_FID_FILE} at ~/.cache/torch/hub/checkpoints/{PT_FID_FILE} (or set weights.fid_inception.path "
+            f"to it), then rerun `ganflow weights`. Without internet, a labelled data set's domain-classifier "
+            f"score (`ganflow classifier --dataset NAME`) is the offline alternative.")
 
 
 def inception_features(params: Params, images: np.ndarray) -> np.ndarray:
+    """Pool3 features of [0,1] images (N, H, W) or (N, H, W, C)."""
+    return _features(params, nchw(images))
+
+
+def _features(params: Params, x: np.ndarray) -> np.ndarray:
     device = pick_device(params.evaluate.device)
-    return extract_features(_extractor(), nchw(images), batch_size=params.evaluate.batch_size, device=device)
+    return extract_features(_extractor(), x, batch_size=params.evaluate.batch_size, device=device)
+
+
+# -- feature sets -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Features and Gaussian statistics of one image set, with where they came from."""
+
+    label: str  # what the set is (a folder, "samples of <exp>"), for the metric files
+    stats: RefStats
+    cache_hit: bool | None  # None: not looked up in the cache (generated sets)
+    logits: np.ndarray | None = None
+
+    @property
+    def features(self) -> np.ndarray:
+        return self.stats.features
+
+    @property
+    def n(self) -> int:
+        return self.stats.n
+
+    def describe(self) -> dict:
+        return {"set": self.label, **self.stats.describe(), "cache_hit": self.cache_hit}
+
+
+def reference_set(params: Params, images: np.ndarray, label: str) -> FeatureSet:
+    """A real image set's features and statistics, from data/refstats/ when computed before."""
+    images = nchw(images)
+    cache_dir = REFSTATS_DIR if params.evaluate.reference_cache else None
+    stats, hit = cached_stats(cache_dir, images_sha256(images), _extractor_hash(), PREPROCESSING,
+                              lambda: _features(params, images), numerics=_numerics(params))
+    return FeatureSet(label, stats, hit)
+
+
+def _numerics(params: Params) -> dict:
+    return {"device": pick_device(params.evaluate.device).type, "batch_size": params.evaluate.batch_size}
+
+
+def generated_set(params: Params, images: np.ndarray, label: str, with_logits: bool = False) -> FeatureSet:
+    """Generated images' features (and the Inception's unbiased logits when asked); never cached,
+    since samples change with every training run."""
+    images = nchw(images)
+    logits = None
+    if with_logits:
+        _require_logits()
+        features, logits = extract_features_and_logits(
+            _extractor(), images, batch_size=params.evaluate.batch_size, device=pick_device(params.evaluate.device))
+    else:
+        features = _features(params, images)
+    provenance = {"images_sha256": images_sha256(images), "extractor_sha256": _extractor_hash(),
+                  "preprocessing": PREPROCESSING}
+    return FeatureSet(label, stats_from_features(features, **provenance), None, logits)
+
+
+# -- provenance ---------------------------------------------------------------------------------
 
 
 def fid_provenance() -> dict:
+    """How Inception features were made: network, weights (file and tensors), preprocessing."""
     meta = json.loads((paths.weights_dir() / "fid_inception.json").read_text())
     return {
         "feature_extractor": "FIDInceptionV3 pool3 (2048-d)", "weights_sha256": meta["sha256"],
         "weights_source_sha256": meta["source_sha256"], "weights_source": meta["source_kind"],
-        "preprocessing": PREPROCESSING, "frechet": "symmetric eigen-decomposition, float64",
-        "note": "FID from fewer than 2048 images has a rank-deficient covariance and a large bias; "
-                "compare numbers only at equal n",
+        "extractor_sha256": _extractor_hash(), "preprocessing": PREPROCESSING,
+        "resize_rule": PREPROCESSING["resize"],
     }
-
-
-def fid_between(real_features: np.ndarray, fake_features: np.ndarray) -> float:
-    return frechet_distance(*gaussian_stats(fake_features), *gaussian_stats(real_features))
 
 
 def run_provenance(exp: str) -> dict:
@@ -51,3 +176,121 @@ def run_provenance(exp: str) -> dict:
     run = json.loads((paths.model_dir(exp) / "run.json").read_text())
     return {"experiment": exp, "checkpoint_sha256": sha256_file(paths.model_dir(exp) / "checkpoint.pt"),
             "code": code_version(), "seed": run["seed"]}
+
+
+def _sets(real: FeatureSet, fake: FeatureSet) -> dict:
+    return {"n_real": real.n, "n_fake": fake.n, "reference": real.describe(), "generated": fake.describe(),
+            "reference_images_sha256": real.stats.images_sha256}
+
+
+# -- one record per metric ----------------------------------------------------------------------
+
+
+def fid_between(real_features: np.ndarray, fake_features: np.ndarray) -> float:
+    return frechet_distance(*gaussian_stats(fake_features), *gaussian_stats(real_features))
+
+
+def fid_value(real: FeatureSet, fake: FeatureSet) -> float:
+    """FID from the features (exact low-rank route below 2048 images), else from mu / sigma."""
+    if real.features is not None and fake.features is not None:
+        return frechet_distance_from_features(fake.features, real.features)
+    return frechet_distance(fake.stats.mu, fake.stats.sigma, real.stats.mu, real.stats.sigma)
+
+
+def fid_record(real: FeatureSet, fake: FeatureSet) -> dict:
+    return {
+        "metric": "fid", "value": fid_value(real, fake), **_sets(real, fake), **fid_provenance(),
+        "frechet": "float64; tr sqrt(S1 S2) as the singular values of the centred feature product "
+                   "(fewer images than dimensions) or symmetric eigen-decompositions",
+        "note": "FID from fewer than 2048 images has a rank-deficient covariance and a large bias; "
+                "compare numbers only at equal n",
+    }
+
+
+def kid_record(params: Params, real: FeatureSet, fake: FeatureSet) -> dict:
+    e = params.evaluate
+    kid = kernel_inception_distance(real.features, fake.features, subsets=e.kid_subsets,
+                                    subset_size=e.kid_subset_size, seed=params.seed)
+    return {"metric": "kid", "value": kid["mean"], "std": kid["std"], "subsets": kid["subsets"],
+            "subset_size": kid["subset_size"], "kernel": kid["kernel"], "estimator": "unbiased MMD^2",
+            "metric_seed": params.seed, **_sets(real, fake), **fid_provenance(),
+            "note": "unbiased: can be slightly negative for sets from one distribution; subsets equal to the "
+                    "whole set (n <= subset_size) give std 0"}
+
+
+def precision_recall_record(params: Params, real: FeatureSet, fake: FeatureSet) -> dict:
+    pr = precision_recall(real.features, fake.features, k=params.evaluate.pr_k)
+    return {"metric": "precision_recall", "value": {"precision": pr["precision"], "recall": pr["recall"]},
+            "precision": pr["precision"], "recall": pr["recall"], "k": pr["k"],
+            "method": "k-NN manifolds on Inception pool3 features (Kynkaanniemi et al. 2019)",
+            **_sets(real, fake), **fid_provenance()}
+
+
+def memorisation_record(params: Params, train: FeatureSet, fake: FeatureSet, train_images: np.ndarray,
+                        fake_images: np.ndarray, picture: Path, holdout: FeatureSet | None = None,
+                        n_pairs: int = 16) -> dict:
+    """Nearest-training-image distances of the samples, and ``picture``: the closest pairs
+    (generated, then its nearest training image), closest first, four pairs per row."""
+    from ganflow.report.grids import save_grid
+
+    m = memorisation(fake.features, train.features, relative_threshold=params.evaluate.memorisation_threshold,
+                     holdout=None if holdout is None else holdout.features, n_closest=n_pairs)
+    pairs = [{"fake_index": int(i), "train_index": int(m["nearest"][i]), "distance": float(m["distances"][i])}
+             for i in m["closest"]]
+    tiles = []
+    for p in pairs:
+        tiles += [np.asarray(fake_images[p["fake_index"]]), np.asarray(train_images[p["train_index"]])]
+    save_grid(picture, tiles, ncols=8, scale=2)
+    scalars = {k: v for k, v in m.items() if k not in ("distances", "nearest", "closest")}
+    return {"metric": "memorisation", "value": m["fraction_below_threshold"], **scalars,
+            "distance": "Euclidean, Inception pool3 features", "closest_pairs": pairs, "picture": str(picture),
+            "n_real": train.n, "n_fake": fake.n, "reference": train.describe(), "generated": fake.describe(),
+            **({"holdout": holdout.describe()} if holdout is not None else {}), **fid_provenance()}
+
+
+def inception_score_record(params: Params, fake: FeatureSet) -> dict:
+    """IS of generated images from the Inception's logits (``generated_set(..., with_logits=True)``)."""
+    if fake.logits is None:
+        _require_logits()
+        raise ValueError("inception_score_record needs generated_set(..., with_logits=True)")
+    score = inception_score(fake.logits, splits=params.evaluate.is_splits, seed=params.seed)
+    return {"metric": "is", "value": score["mean"], "std": score["std"], "splits": score["splits"],
+            "per_split": score["per_split"], "n_fake": fake.n, "generated": fake.describe(),
+            "classifier": "FIDInceptionV3 fc (1008 ImageNet classes), logits without bias, as torch-fidelity",
+            "metric_seed": params.seed, **fid_provenance()}
+
+
+def load_domain_classifier(dataset: str):
+    """(model, meta, provenance dict) of data/classifiers/<dataset>/, or a SystemExit saying how to make it."""
+    from ganflow.nn.classifier import load_classifier
+    from ganflow.stages.classifier import classifier_dir  # the classifier stage owns its path
+
+    folder = classifier_dir(dataset)
+    model_file, acc_file = folder / "model.pt", folder / "accuracy.json"
+    if not model_file.is_file() or not acc_file.is_file():
+        raise SystemExit(f"{folder}: no domain classifier; run `ganflow classifier --dataset {dataset}` first")
+    model, meta = load_classifier(model_file)
+    acc = json.loads(acc_file.read_text())
+    return model, meta, {"classifier": str(model_file), "classifier_sha256": sha256_file(model_file),
+                         "classifier_test_accuracy": acc["test_accuracy"],
+                         "classifier_data_sha256": acc.get("data_sha256"), "classes": meta["classes"]}
+
+
+def classifier_record(params: Params, dataset: str, images: np.ndarray, labels=None) -> dict:
+    """Domain-classifier IS, class histogram / missing classes and (given the requested labels)
+    the accuracy of the samples; says which classifier made the numbers."""
+    model, meta, provenance = load_domain_classifier(dataset)
+    x = nchw(images)
+    if tuple(x.shape[1:]) != (meta["channels"], meta["image_size"], meta["image_size"]):
+        raise SystemExit(f"the {dataset} classifier takes {meta['channels']} x {meta['image_size']} x "
+                         f"{meta['image_size']} images; these are {tuple(x.shape[1:])}")
+    s = classifier_scores(model, x, labels=labels, splits=params.evaluate.is_splits, seed=params.seed,
+                          device=pick_device(params.evaluate.device))
+    return {"metric": "classifier_score", "value": s["is_mean"], **s, "n_fake": s["n"], **provenance,
+            "images_sha256": images_sha256(x), "metric_seed": params.seed}
+
+
+def write_metric(exp: str, metric: str, record: dict) -> Path:
+    path = paths.metric_file(exp, metric)
+    write_json(path, record)
+    return path
