@@ -194,3 +194,14 @@ def test_bad_paths_and_stats_files(folders, weights, tmp_path):
     (bad / "0.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(SystemExit, match=r"0.png: not a readable image"):
         main(["fid", str(bad), str(folders[1]), "--weights", str(weights)])
+
+
+def test_stats_from_different_weights_are_flagged(tmp_path, capsys):
+    from ganflow.metrics.refstats import save_stats, stats_from_features
+
+    rng = np.random.default_rng(0)
+    for name, digest in (("x.npz", "a" * 64), ("y.npz", "b" * 64)):
+        save_stats(tmp_path / name, stats_from_features(rng.standard_normal((5, 8)), extractor_sha256=digest))
+    assert main(["fid", str(tmp_path / "x.npz"), str(tmp_path / "y.npz")]) == 0
+    err = capsys.readouterr().err
+    assert "different Inception weights" in err and "aaaaaaaaaaaa" in err and "bbbbbbbbbbbb" in err
