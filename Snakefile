@@ -11,6 +11,15 @@ from pathlib import Path
 include: "workflow/graph.smk"
 
 
+# `snakemake --report report.html [target]`: outputs flagged by workflow/graph.smk's REPORT_RULES.
+report: "workflow/report/workflow.rst"
+
+
+def _output(o):
+    out = directory(o.path) if o.is_dir else o.path
+    return report(out, **o.in_report) if o.in_report else out
+
+
 rule all:  # the default target: every stage's outputs
     input: [o.path for s in STAGES.values() for o in s.outputs]
 
@@ -19,7 +28,7 @@ for stage_name, stage in STAGES.items():
     rule:
         name: stage_name
         input: stage.inputs
-        output: [directory(o.path) if o.is_dir else o.path for o in stage.outputs]
+        output: [_output(o) for o in stage.outputs]
         log: f"logs/{stage_name}.log"
         params: values=stage.param_values, cmd=stage.cmd
         threads: stage.threads

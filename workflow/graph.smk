@@ -1,6 +1,7 @@
 # Reads dvc.yaml and params.yaml into the rule definitions the Snakefile loops over.
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,38 @@ HEAVY_STAGES = ("train_", "sample_", "evaluate_")  # stages that use torch threa
 class Output:
     path: str
     is_dir: bool
+    in_report: dict | None = None  # keyword arguments of Snakemake's report() flag, or None
+
+
+# What `snakemake --report report.html` shows, chosen by output path so that every experiment's
+# stages are included without naming them: (path pattern, settings of report()).  Categories are
+# experiments (and "data: <dataset>", "all experiments"); a plots/ folder's pictures get a
+# subcategory by file name.  Captions: workflow/report/*.rst (Jinja-rendered by Snakemake).
+PICTURE_KIND = {"losses": "2 loss curves", "losses_wall_time": "2 loss curves", "snapshots": "3 over training time",
+                "progress": "3 over training time"}
+REPORT_RULES = [
+    (r"results/(?P<exp>[^/]+)/summary\.html", lambda m: dict(
+        caption="workflow/report/summary.rst", category=m["exp"], subcategory="1 summary")),
+    (r"results/compare", lambda m: dict(
+        patterns=["{name,[^/]+}.png"], caption="workflow/report/compare.rst", category="all experiments")),
+    (r"results/(?P<exp>[^/]+)/plots", lambda m: dict(
+        patterns=["{name,[^/]+}.png"], caption="workflow/report/plots.rst", category=m["exp"],
+        subcategory=lambda wildcards: PICTURE_KIND.get(wildcards.name, "4 results"),
+        labels=lambda wildcards: {"figure": wildcards.name.replace("_", " ")})),
+    (r"data/masked/(?P<dataset>[^/]+)", lambda m: dict(
+        patterns=["{name,[^/]+}.png"], caption="workflow/report/mask_grid.rst", category=f"data: {m['dataset']}")),
+    (r"results/(?P<what>[^/]+)/(?P<name>[^/]+)\.png", lambda m: dict(
+        caption="workflow/report/picture.rst", category=m["what"])),
+]
+
+
+def report_for(path):
+    """report() settings for an output path, or None when it is not part of the report."""
+    for pattern, settings in REPORT_RULES:
+        m = re.fullmatch(pattern, path)
+        if m:
+            return settings(m)
+    return None
 
 
 @dataclass(frozen=True)
@@ -58,7 +91,7 @@ def load_stages(dvc_file=DVC_FILE, params_file=PARAMS_FILE):
         values = {k: _lookup(params, k) for k in map(_name, s.get("params", []))}
         stages[name] = Stage(
             inputs=[f for d in s.get("deps", []) for f in _expand_code(d)],
-            outputs=[Output(o, Path(o).suffix == "") for o in outs],
+            outputs=[Output(o, Path(o).suffix == "", report_for(o)) for o in outs],
             param_values=json.dumps(values, sort_keys=True),
             # torch takes the threads Snakemake gives the job, not every core of the machine.
             threads=2 if name.startswith(HEAVY_STAGES) else 1,
@@ -69,7 +102,11 @@ def load_stages(dvc_file=DVC_FILE, params_file=PARAMS_FILE):
 
 def record_with_dvc(stage_names):
     """Record a Snakemake run's outputs in dvc.lock and the DVC cache, as `dvc repro` would."""
-    if not Path(".dvc").is_dir() or not stage_names:
+    if not stage_names:
+        return
+    if not Path(".dvc").is_dir():
+        print("ganflow: no .dvc/ here, so this run is not recorded in dvc.lock (nor its outputs versioned); "
+              "run `dvc init` in the project root to version them, then `dvc commit` to record this run")
         return
     result = subprocess.run(["dvc", "commit", "--force", "--quiet", *stage_names], capture_output=True, text=True)
     if result.returncode != 0:

@@ -6,9 +6,15 @@ params.yaml once (validated), runs one stage, and exits non-zero with a readable
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
+import logging
 import os
 import sys
+import time
+import traceback
+import warnings
 
 from ganflow import __version__
 
@@ -26,6 +32,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "export": ("the test outputs as the course's submission CSV: results/<exp>/submission.csv", "exp"),
     "answer_key": ("staff side: answer key and masked inputs as CSV: data/grading/<dataset>/", "dataset"),
     "grade": ("score a folder of submission CSVs: results/grading/ (leaderboard, findings)", None),
+    "summary": ("one experiment at a glance: results/<exp>/summary.md, .html", "exp"),
+    "compare": ("all experiments side by side: results/compare/", None),
 }
 
 
@@ -33,7 +41,12 @@ STAGES: dict[str, tuple[str, str]] = {
 # its own arguments (add_arguments) and runs itself (main).
 TOOLS: dict[str, str] = {
     "fid": "FID of two image folders, or a folder and an .npz stats file (like pytorch-fid)",
+    "list": "models, dataset sources, data sets and experiments",
+    "doctor": "check torch, device, weights, dvc, disk; say what to fix",
+    "translate": "run a trained model on your own images (a file or a folder)",
+    "generate": "new images from a trained model (-n N, --class, --caption)",
 }
+TOOL_MODULES = {"list": "listing"}  # a tool whose module name differs from its command
 
 
 def _env_threads() -> int | None:
@@ -44,6 +57,10 @@ def _env_threads() -> int | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganflow", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"ganflow {__version__}")
+    loud = parser.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true", help="no progress bars or progress lines; errors only")
+    loud.add_argument("-v", "--verbose", action="store_true",
+                      help="also timings, warnings, debug logs and where an error was raised")
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name, (help_text, target) in STAGES.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -56,20 +73,65 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--threads", type=int, default=_env_threads(),
                            help="torch CPU threads (default: $GANFLOW_THREADS, which Snakemake sets per job)")
     for name, help_text in TOOLS.items():
-        importlib.import_module(f"ganflow.stages.{name}").add_arguments(
+        importlib.import_module(f"ganflow.stages.{TOOL_MODULES.get(name, name)}").add_arguments(
             sub.add_parser(name, help=help_text, description=help_text))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with _verbosity(args.quiet, args.verbose, args.stage):
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _verbosity(quiet: bool, verbose: bool, stage: str):
+    """--quiet: every tqdm bar off (TQDM_DISABLE, also in child processes) and stdout silenced;
+    errors still reach stderr.  --verbose: debug logging, Python warnings, the time taken, and
+    the traceback of an error (where it was raised), not only its sentence."""
+    if quiet:
+        before = os.environ.get("TQDM_DISABLE")
+        os.environ["TQDM_DISABLE"] = "1"
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+        finally:  # main() may be called in-process (tests, notebooks): leave the environment as it was
+            if before is None:
+                del os.environ["TQDM_DISABLE"]
+            else:
+                os.environ["TQDM_DISABLE"] = before
+        return
+    if not verbose:
+        yield
+        return
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            yield
+    except BaseException:
+        traceback.print_exc()
+        raise
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        print(f"ganflow {stage}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.stage in TOOLS:
-        return importlib.import_module(f"ganflow.stages.{args.stage}").main(args)
+        return importlib.import_module(f"ganflow.stages.{TOOL_MODULES.get(args.stage, args.stage)}").main(args)
     from ganflow.params import load_params
 
     params = load_params(args.params)
     stage = importlib.import_module(f"ganflow.stages.{args.stage}")
-    kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "params")}
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "params", "quiet", "verbose")}
     stage.run(params, **kwargs)
     return 0
 

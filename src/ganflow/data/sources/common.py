@@ -67,7 +67,13 @@ def fetch_remote(f: RemoteFile, mirrors: list[str], options: DownloadOptions, ca
                         timeout=options.timeout)
     except DownloadError as e:
         pinned = " (checksum pinned by ganflow)" if f.md5 or f.sha256 else ""
-        raise SystemExit(f"fetch: {e}{pinned}") from None
+        # The manual way round a blocked download (no internet, Drive quota): download() takes a
+        # file already at its destination when the checksum matches, without any network.
+        where = (cache / f.name).resolve()
+        check = f"; its {'md5' if f.md5 else 'sha256'} must be {f.md5 or f.sha256}" if f.md5 or f.sha256 else ""
+        raise SystemExit(f"fetch: {e}{pinned}\nTo fetch it by hand: download {f.name} yourself (from "
+                         f"{urls[0] if urls else 'the source page'}) and put it at {where}{check}; "
+                         "then rerun the same command (it uses the file without downloading)") from None
     return path, file_record(path, urls=urls, md5=f.md5, sha256_pinned=f.sha256)
 
 

@@ -8,6 +8,24 @@ offering the same four functions:
     sample(params, exp, model, device, out_dir)       writes samples/ (incl. outputs.npz)
     evaluate(params, exp)                             writes results/<exp>/<metric>.json
     plot_samples(params, exp, out_dir)                writes pictures of the test samples
+
+and, optionally, the hooks that run a trained model on a user's request (`ganflow translate`,
+`ganflow generate`; a task without one gets a message naming the command that fits instead):
+
+    translate_image(params, exp, model, device, image, options) -> image
+        one of the user's images ([0,1] float, H x W or H x W x 3, any size) -> the translation,
+        the same size; options: fit ("resize" | "tile"), box (inpainting: (top, left, bottom,
+        right) or None to find the white box), direction ("A2B" | "B2A" | None), domain (list of
+        target domain names or None).  data/inference.py has the pieces: to_channels,
+        fit_square / unfit, translate_resized, translate_tiled, find_white_box.  Raise
+        ValueError for a bad image or option: the stage adds the file name.
+    generate_images(params, exp, model, device, n, options) -> {name: image}
+        n new images (names become <name>.png); options: class (a name or index, or None),
+        caption (text or None), seed (int).  Models that need an input image draw it from the
+        data set's test split (inpaint: <id>_input / <id>_filled pairs).
+
+Reports need no hook: summary and compare read results/<exp>/ (metric files with "metric" and
+"value", losses.csv, plots/*.png).
 """
 from __future__ import annotations
 

@@ -15,8 +15,9 @@ import torch
 
 from ganflow.atomic import write_json
 from ganflow.data.images import list_images, load_image, save_image
-from ganflow.data.masking import box_mask
-from ganflow.data.tensors import load_paired_folders, to_images
+from ganflow.data.inference import find_white_box, fit_square, to_channels, unfit
+from ganflow.data.masking import box_mask, paint
+from ganflow.data.tensors import load_paired_folders, to_images, to_tensor
 from ganflow.metrics.pixels import masked_rmse, psnr, rmse, ssim
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -133,3 +134,69 @@ def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
     for k, i in enumerate(str(i) for i in out["ids"][:N_SHOWN]):
         tiles += [load_image(test / "White" / f"{i}.png"), out["final"][k], load_image(test / "Real" / f"{i}.png")]
     save_grid(out_dir / "test_samples.png", tiles, ncols=6, scale=2)
+
+
+# -- the user's own images (ganflow translate / generate): optional hooks, see tasks/__init__.py ---
+
+
+def _fill_boxes(params: Params, model, device: torch.device, x: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Model outputs ([0,1], N x S x S[x C]) for inputs x (box already white) and their box masks."""
+    bs = params.sample.batch_size
+    out = []
+    for i in range(0, len(x), bs):
+        a = to_tensor(list(x[i:i + bs])).to(device)
+        m = torch.from_numpy(masks[i:i + bs, None].astype(np.float32)).to(device)
+        with torch.no_grad():
+            out += to_images(model.generate({"A": a, "mask": m}).cpu())
+    return np.stack(out)
+
+
+def translate_image(params: Params, exp: str, model, device: torch.device, image: np.ndarray,
+                    options: dict) -> np.ndarray:
+    """A face of any size with its mouth painted white -> the same face with the box filled.
+
+    The box is ``options["box"]`` (top, left, bottom, right in the image's pixels) or else found
+    by :func:`find_white_box` (a filled pure-white rectangle, as the mask stage paints it).  The
+    whole face is fitted to the model's size (the model needs the face around the mouth), the
+    box filled there, and only the box is pasted back: outside it the output is the input pixel
+    for pixel, at the input's own resolution.
+    """
+    if options.get("fit", "resize") != "resize":
+        raise ValueError("inpainting fills the mouth from the whole face, so --fit tile does not apply; "
+                         "use --fit resize (the default)")
+    dataset = params.experiment(exp).dataset
+    fill = params.mask[dataset].fill if dataset in params.mask else 1.0
+    size, channels = model.info.image_size, model.info.channels
+    img = to_channels(image, channels)
+    box = options.get("box") or find_white_box(img, fill)
+    h, w = img.shape[:2]
+    t, l, b, r = box
+    if not (0 <= t < b <= h and 0 <= l < r <= w):
+        raise ValueError(f"box {tuple(box)} (top, left, bottom, right) is not inside the {h} x {w} image")
+    x, fit = fit_square(img, size)
+    model_box = fit.box_to_model(box)
+    x = paint(x, model_box, fill)  # exactly the fill value, as in training (resizing softens the edges)
+    filled = _fill_boxes(params, model, device, x[None], box_mask(model_box, size)[None])[0]
+    back = unfit(filled, fit)
+    out = img.copy()
+    out[t:b, l:r] = back[t:b, l:r]
+    return out
+
+
+def generate_images(params: Params, exp: str, model, device: torch.device, n: int,
+                    options: dict) -> dict[str, np.ndarray]:
+    """n test faces of the data set (a seeded draw; all of them if there are fewer) and their
+    filled versions, as ``<id>_input`` / ``<id>_filled`` pairs in that order."""
+    if options.get("class") is not None or options.get("caption") is not None:
+        raise ValueError(f"experiment {exp!r} fills masked faces: it takes no --class or --caption")
+    ids, t = split_tensors(params.experiment(exp).dataset, "test")
+    rng = np.random.default_rng(options.get("seed", 0))
+    pick = np.sort(rng.choice(len(ids), size=min(n, len(ids)), replace=False))
+    a = np.stack(to_images(t["A"][pick]))
+    masks = t["mask"][pick, 0].numpy() > 0.5
+    raw = _fill_boxes(params, model, device, a, masks)
+    filled = np.where(masks if a.ndim == 3 else masks[..., None], raw, a)
+    out: dict[str, np.ndarray] = {}
+    for k, i in enumerate(pick):
+        out[f"{ids[i]}_input"], out[f"{ids[i]}_filled"] = a[k], filled[k]
+    return out
