@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import io
 import logging
@@ -29,6 +30,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "evaluate": ("FID and RMSE of the samples: results/<exp>/fid.json, rmse.json", "exp"),
     "plot": ("loss curves and sample grids: results/<exp>/plots/", "exp"),
     "classifier": ("train a labelled set's domain classifier: data/classifiers/<dataset>/", "dataset"),
+    "text_encoder": ("train a captioned set's caption encoder (text2img): data/text_encoders/<dataset>/", "dataset"),
+    "reproduce": ("rerun an experiment in a temp place; compare every metric with the recorded one", "exp"),
     "export": ("the test outputs as the course's submission CSV: results/<exp>/submission.csv", "exp"),
     "answer_key": ("staff side: answer key and masked inputs as CSV: data/grading/<dataset>/", "dataset"),
     "grade": ("score a folder of submission CSVs: results/grading/ (leaderboard, findings)", None),
@@ -69,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{target}", required=True, help=f"the {target} name in params.yaml")
         if name == "train":
             p.add_argument("--force", action="store_true", help="discard a resume checkpoint made with other params")
-        if name in ("train", "sample", "evaluate", "classifier"):
+        if name == "reproduce":
+            p.add_argument("--tolerance", type=float, default=0.0,
+                           help="relative tolerance per number (default 0: CPU runs are bit-identical)")
+            p.add_argument("--keep", action="store_true", help="keep the temporary workspace for inspection")
+        if name in ("train", "sample", "evaluate", "classifier", "text_encoder"):
             p.add_argument("--threads", type=int, default=_env_threads(),
                            help="torch CPU threads (default: $GANFLOW_THREADS, which Snakemake sets per job)")
     for name, help_text in TOOLS.items():
@@ -129,10 +136,21 @@ def _run(args: argparse.Namespace) -> int:
         return importlib.import_module(f"ganflow.stages.{TOOL_MODULES.get(args.stage, args.stage)}").main(args)
     from ganflow.params import load_params
 
+    from ganflow.locks import stage_lock
+
     params = load_params(args.params)
     stage = importlib.import_module(f"ganflow.stages.{args.stage}")
     kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "params", "quiet", "verbose")}
-    stage.run(params, **kwargs)
+    target = kwargs.get("exp") or kwargs.get("dataset")
+    try:
+        with stage_lock(args.stage, target):
+            stage.run(params, **kwargs)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            # Outputs are written to temporary names first: nothing half-written is left under a final name.
+            raise SystemExit(f"ganflow {args.stage}: the disk is full ({e.filename or 'while writing'}); "
+                             "free some space and rerun: finished outputs were left untouched") from None
+        raise
     return 0
 
 
