@@ -91,6 +91,9 @@ class SampleParams(Strict):
     batch_size: PositiveInt = 32
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     paste: bool = True  # inpainting: paste the generated mouth into the known image
+    n_generated: PositiveInt = 1000  # unconditional models: how many images to draw
+    per_class: PositiveInt = 100     # class-conditional models: images per class
+
 
 
 class EvaluateParams(Strict):
@@ -135,6 +138,19 @@ class GradingParams(Strict):
     noise_factor: float = Field(2.0, gt=1)         # "noise fill": box HF energy > factor x real maximum
 
 
+class TextEncoderParams(Strict):
+    """`ganflow text_encoder --dataset NAME`: the caption encoder text2img conditions on."""
+    embed_dim: PositiveInt = 64        # the caption embedding's length (text2img's input)
+    word_dim: PositiveInt = 64
+    width: PositiveInt = 128           # channels of the text convolutions
+    steps: PositiveInt = 300
+    batch_size: PositiveInt = 128      # pairs per step: each caption is told apart from batch_size - 1 others
+    lr: float = Field(1e-3, gt=0)
+    temperature: float = Field(0.1, gt=0)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+
+
 class Params(Strict):
     seed: int = 0
     datasets: dict[str, DatasetParams]
@@ -144,6 +160,7 @@ class Params(Strict):
     train: dict[str, TrainParams]
     sample: SampleParams = SampleParams()
     evaluate: EvaluateParams = EvaluateParams()
+    text_encoder: dict[str, TextEncoderParams] = Field(default_factory=dict)  # keyed by dataset
     classifier: ClassifierParams = ClassifierParams()
     grading: GradingParams = GradingParams()
 
@@ -193,6 +210,13 @@ def _cross_check(p: Params) -> list[str]:
     for name in p.mask:
         if name not in p.datasets:
             problems.append(f"mask.{name}: no dataset of that name under datasets")
+    for name in p.text_encoder:
+        if name not in p.datasets:
+            problems.append(f"text_encoder.{name}: no dataset of that name under datasets")
+    for name, exp in p.experiments.items():
+        if exp.task == "captioned" and exp.dataset not in p.text_encoder:
+            problems.append(f"text_encoder.{exp.dataset}: missing (experiment {name!r} is captioned, so its "
+                            f"dataset needs a text encoder)")
     if "grading" in p.model_fields_set:  # the defaults name lfw_faces; only a written section must resolve
         g = p.grading
         if g.dataset not in p.datasets:

@@ -34,6 +34,7 @@ class DataInfo:
     channels: int
     image_size: int
     n_classes: int = 0
+    text_dim: int = 0  # length of a caption embedding (captioned data), 0 when there is none
 
 
 class GAN(nn.Module):

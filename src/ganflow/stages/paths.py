@@ -30,6 +30,11 @@ def fid_weights_file() -> Path:
     return weights_dir() / "fid_inception.pt"
 
 
+def text_encoder_dir(dataset: str) -> Path:
+    """`ganflow text_encoder --dataset NAME`: encoder.pt (weights + vocabulary), encoder.json."""
+    return DATA / "text_encoders" / dataset
+
+
 def exp_dir(exp: str) -> Path:
     return RESULTS / exp
 

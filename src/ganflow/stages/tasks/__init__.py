@@ -36,6 +36,9 @@ from ganflow.params import Params
 
 TASK_MODULES = {
     "inpaint": "inpaint",
+    "unconditional": "unconditional",
+    "labelled": "labelled",
+    "captioned": "captioned",
 }
 
 

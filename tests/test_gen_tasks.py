@@ -1,0 +1,165 @@
+"""dcgan, cgan and text2img through the stages (tiny sizes): train, sample, evaluate, plot.
+
+FID needs the Inception weights (`ganflow weights`), which tests cannot download; it is tested
+with the evaluation suite, and replaced here by a recording stub so that the rest of each
+task's evaluation (domain-classifier accuracy, caption attributes) runs for real.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+TINY_TRAIN = {"steps": 2, "batch_size": 8, "log_every": 1, "snapshot_every": 1, "checkpoint_every": 1,
+              "augment_flip": False, "device": "cpu", "net": {"ngf": 4, "ndf": 4, "z_dim": 8}}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    import os
+
+    from ganflow.params import parse_params
+    from ganflow.stages import classifier, fetch, pair, text_encoder
+
+    root = tmp_path_factory.mktemp("gen")
+    old = os.getcwd()
+    os.chdir(root)
+    # One captioned set serves all three: its manifest has the labels the labelled task reads.
+    raw = {
+        "datasets": {
+            "digits": {"source": "sklearn_digits_captioned", "image_size": 32,
+                       "options": {"max_images": 120, "captions_per_image": 2}},
+        },
+        "text_encoder": {"digits": {"steps": 3, "batch_size": 16, "embed_dim": 8, "word_dim": 8,
+                                              "width": 8, "device": "cpu"}},
+        "classifier": {"steps": 3, "batch_size": 16, "width": 4, "eval_every": 1, "device": "cpu"},
+        "experiments": {"dcgan": {"model": "dcgan", "dataset": "digits", "task": "unconditional"},
+                        "cgan": {"model": "cgan", "dataset": "digits", "task": "labelled"},
+                        "text2img": {"model": "text2img", "dataset": "digits", "task": "captioned"}},
+        "train": {e: TINY_TRAIN for e in ("dcgan", "cgan", "text2img")},
+        "sample": {"n_generated": 12, "per_class": 2, "batch_size": 5, "device": "cpu"},
+        "evaluate": {"device": "cpu"},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    params = parse_params(raw)
+    fetch.run(params, "digits")
+    pair.run(params, "digits")
+    classifier.run(params, "digits")
+    text_encoder.run(params, "digits")
+    yield root, params
+    os.chdir(old)
+
+
+@pytest.fixture
+def no_fid(monkeypatch):
+    """FID replaced by a stub that records what it was given."""
+    from ganflow.stages.tasks import unconditional
+
+    seen = {}
+
+    def fake_write_fid(params, exp, dataset, images, common):
+        seen[exp] = images
+        return {"value": 1.0, "n_fake": len(images), "n_real": 0, "train_images_vs_test": {"value": 0.5}}
+
+    monkeypatch.setattr(unconditional, "write_fid", fake_write_fid)
+    for mod in ("labelled", "captioned"):
+        monkeypatch.setattr(f"ganflow.stages.tasks.{mod}.write_fid", fake_write_fid)
+    return seen
+
+
+def _run(params, exp):
+    from ganflow.stages import plot, sample, train
+
+    train.run(params, exp, threads=1)
+    sample.run(params, exp, threads=1)
+    plot.run(params, exp)
+
+
+def _outputs(root, exp) -> dict:
+    with np.load(root / "results" / exp / "samples" / "outputs.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+def _check_images(root, exp, n):
+    out = _outputs(root, exp)
+    images = out["images"]
+    assert images.shape == (n, 32, 32) and images.dtype == np.float32
+    assert images.min() >= 0 and images.max() <= 1
+    assert len(list((root / "results" / exp / "samples").glob("*.png"))) == n
+    snaps = sorted((root / "results" / exp / "model" / "snapshots").glob("step_*.png"))
+    assert [p.name for p in snaps] == ["step_000001.png", "step_000002.png"]
+    return out
+
+
+def test_dcgan_end_to_end(workspace, no_fid):
+    root, params = workspace
+    from ganflow.stages import evaluate
+
+    _run(params, "dcgan")
+    out = _check_images(root, "dcgan", 12)
+    assert out["z"].shape == (12, 8)
+    plots = root / "results" / "dcgan" / "plots"
+    for name in ("samples.png", "progress.png", "interpolation.png", "arithmetic.png", "losses.png"):
+        assert (plots / name).is_file(), name
+    arith = json.loads((plots / "arithmetic.json").read_text())
+    assert set(arith["mean_ink"]) == {"z - d", "z", "z + d"}
+    evaluate.run(params, "dcgan")
+    assert no_fid["dcgan"].shape == (12, 32, 32)
+    rec = json.loads((root / "results" / "dcgan" / "classifier.json").read_text())
+    assert sum(rec["class_histogram"]) == 12 and "accuracy" not in rec  # nothing was requested
+
+
+def test_cgan_end_to_end_draws_every_class_and_scores_the_request(workspace, no_fid):
+    root, params = workspace
+    from ganflow.nn.classifier import load_classifier
+    from ganflow.stages import evaluate
+
+    _run(params, "cgan")
+    out = _check_images(root, "cgan", 20)
+    assert out["labels"].tolist() == [c for c in range(10) for _ in range(2)]
+    assert (root / "results" / "cgan" / "plots" / "class_grid.png").is_file()
+    evaluate.run(params, "cgan")
+    rec = json.loads((root / "results" / "cgan" / "classifier.json").read_text())
+    model, _ = load_classifier(root / "data" / "classifiers" / "digits" / "model.pt")
+    predicted = model.predict_logits(out["images"][:, None]).argmax(1)
+    assert rec["accuracy"] == pytest.approx(float((predicted == out["labels"]).mean()))
+    per_class = rec["per_class_accuracy"]
+    assert sorted(per_class) == [str(d) for d in range(10)]
+    assert np.mean(list(per_class.values())) == pytest.approx(rec["accuracy"])
+
+
+def test_text2img_end_to_end_samples_every_test_caption(workspace, no_fid):
+    root, params = workspace
+    import pandas as pd
+
+    from ganflow.data import captions as cap
+    from ganflow.stages import evaluate
+
+    _run(params, "text2img")
+    manifest = pd.read_csv(root / "data" / "pairs" / "digits" / "manifest.csv")
+    test = manifest[manifest["split"] == "test"]
+    out = _check_images(root, "text2img", 2 * len(test))
+    assert out["captions"].tolist() == [c for t in test["captions"] for c in t.split(" | ")]
+    assert [cap.parse_digit(c) for c in out["captions"]] == out["labels"].tolist()
+    plots = root / "results" / "text2img" / "plots"
+    for name in ("samples.png", "caption_interpolation.png", "interpolation.png", "attribute_sweep.png"):
+        assert (plots / name).is_file(), name
+    evaluate.run(params, "text2img")
+    rec = json.loads((root / "results" / "text2img" / "classifier.json").read_text())
+    assert rec["n"] == len(out["images"]) and 0 <= rec["accuracy"] <= 1
+    attrs = json.loads((root / "results" / "text2img" / "caption_attributes.json").read_text())
+    for p in cap.PROPERTIES:
+        # The real test images meet their own captions (up to 8-bit rounding at a threshold).
+        assert attrs["per_property"][p]["real_test_images"] >= 0.9
+        assert 0 <= attrs["per_property"][p]["agreement"] <= 1
+
+
+def test_text2img_without_an_encoder_says_which_stage_to_run(workspace, tmp_path, monkeypatch):
+    root, params = workspace
+    from ganflow.stages.tasks import captioned
+
+    monkeypatch.setattr(captioned.paths, "text_encoder_dir", lambda ds: tmp_path / "nowhere")
+    with pytest.raises(SystemExit, match="ganflow text_encoder --dataset digits"):
+        captioned.training_tensors(params, "text2img")
