@@ -63,7 +63,7 @@ class WeightsSection(Strict):
 class ExperimentParams(Strict):
     model: str
     dataset: str
-    task: Literal["inpaint", "paired", "unpaired", "labelled", "captioned", "unconditional"] = "inpaint"
+    task: Literal["inpaint", "paired", "unpaired", "labelled", "captioned", "unconditional", "domains"] = "inpaint"
 
 
 class TrainParams(Strict):
@@ -93,7 +93,6 @@ class SampleParams(Strict):
     paste: bool = True  # inpainting: paste the generated mouth into the known image
     n_generated: PositiveInt = 1000  # unconditional models: how many images to draw
     per_class: PositiveInt = 100     # class-conditional models: images per class
-
 
 
 class EvaluateParams(Strict):

@@ -51,6 +51,10 @@ class GAN(nn.Module):
     def phases(self, step: int) -> list[Phase]:
         raise NotImplementedError
 
+    def schedulers(self, total_steps: int) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+        """Learning-rate schedulers the loop steps once per training step (none by default)."""
+        return {}
+
     @torch.no_grad()
     def generate(self, batch: Batch) -> torch.Tensor:
         """Generator output in [-1, 1] for a batch (the sample stage's entry point)."""

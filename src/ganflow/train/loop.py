@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -53,10 +54,13 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
     dtype = amp_dtype(s.device, s.amp)
     scaler = torch.amp.GradScaler(s.device.type, enabled=dtype == torch.float16)
     step, rows, wall0 = 0, [], 0.0
+    scheds = model.schedulers(s.steps)  # made before a resume restores the optimisers' rates
     if start is not None:
         model.load_state_dict(start["model"])
         for name, opt in model.optimizers().items():
             opt.load_state_dict(start["optimizers"][name])
+        for name, sched in scheds.items():
+            sched.load_state_dict(start["schedulers"][name])
         batches.load_state_dict(start["data"])
         torch.set_rng_state(start["rng"]["torch"])
         if s.device.type == "cuda" and start["rng"].get("cuda"):
@@ -66,6 +70,7 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
     def state() -> dict:
         return {**meta, "step": step, "model": model.state_dict(),
                 "optimizers": {k: o.state_dict() for k, o in model.optimizers().items()},
+                "schedulers": {k: v.state_dict() for k, v in scheds.items()},
                 "data": batches.state_dict(),
                 "rng": {"torch": torch.get_rng_state(),
                         "cuda": torch.cuda.get_rng_state_all() if s.device.type == "cuda" else []},
@@ -93,6 +98,12 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
                 ddp.average_grads(phase.opt)
             scaler.step(phase.opt)
         scaler.update()
+        with warnings.catch_warnings():
+            # A model may skip an optimiser on some steps (StarGAN's G: one step in n_critic);
+            # the schedule is a function of the step all the same.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            for sched in scheds.values():
+                sched.step()
         step += 1
         if step % s.log_every == 0 or step == s.steps:
             rows.append({"step": step, "wall_time": round(wall0 + time.perf_counter() - t0, 3), **logged})

@@ -39,6 +39,8 @@ TASK_MODULES = {
     "unconditional": "unconditional",
     "labelled": "labelled",
     "captioned": "captioned",
+    "unpaired": "unpaired",
+    "domains": "domains",
 }
 
 
