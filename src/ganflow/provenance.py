@@ -8,14 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ganflow import __version__
-
-
-def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+from ganflow.hashing import sha256_file  # the one file hasher; re-exported for callers here
 
 
 def hash_tree(root: Path | str) -> str:
