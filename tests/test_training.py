@@ -113,3 +113,13 @@ def test_checkpoint_round_trip_and_params_diff(tmp_path):
     assert load_checkpoint(tmp_path / "c.pt")["step"] == 3
     assert not list(tmp_path.glob("*.tmp"))
     assert params_diff({"train": {"lr": 1, "n": 2}}, {"train": {"lr": 3, "n": 2}}) == ["train.lr: 1 -> 3"]
+
+
+def test_the_same_state_saved_twice_gives_the_same_bytes(tmp_path):
+    # Reviewers compare checkpoint sha256s (ganflow reproduce): the bytes must not depend on the
+    # temporary file name the atomic write used.
+    state = {"step": 3, "model": {"w": torch.arange(6.0).reshape(2, 3)}}
+    save_checkpoint(tmp_path / "a" / "checkpoint.pt", state)
+    save_checkpoint(tmp_path / "b" / "checkpoint.pt", state)
+    assert (tmp_path / "a" / "checkpoint.pt").read_bytes() == (tmp_path / "b" / "checkpoint.pt").read_bytes()
+    assert torch.equal(load_checkpoint(tmp_path / "a" / "checkpoint.pt")["model"]["w"], state["model"]["w"])

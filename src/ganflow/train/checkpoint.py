@@ -6,17 +6,22 @@ killed run resumes exactly where it stopped, and a file from elsewhere can never
 """
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 
 import torch
 
-from ganflow.atomic import atomic_path
+from ganflow.atomic import write_bytes
 
 
 def save_checkpoint(path: Path | str, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    # Serialise to memory first: torch.save names the zip's records after the file it writes to,
+    # and the atomic temporary name is random, so saving to it directly gave every run different
+    # bytes (and a different checkpoint sha256) for the same weights.
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: Path | str) -> dict:
