@@ -62,3 +62,31 @@ class GAN(nn.Module):
 
     def adam(self, params) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=self.lr, betas=self.betas)
+
+
+class TwoPlayerGAN(GAN):
+    """The common shape: one generator ``G`` and one discriminator ``D``, each with its own Adam,
+    and every step D's phase, then G's.  A subclass builds its networks, hands them to
+    :meth:`set_players`, and writes ``d_loss`` and ``g_loss``."""
+
+    def set_players(self, G: nn.Module, D: nn.Module) -> None:
+        self.G, self.D = G, D
+        self.opt_G, self.opt_D = self.adam(G.parameters()), self.adam(D.parameters())
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_G, "D": self.opt_D}
+
+    def d_phase(self) -> Phase:
+        return Phase("D", self.opt_D, self.d_loss, list(self.D.parameters()))
+
+    def g_phase(self) -> Phase:
+        return Phase("G", self.opt_G, self.g_loss, list(self.G.parameters()))
+
+    def phases(self, step: int) -> list[Phase]:
+        return [self.d_phase(), self.g_phase()]
+
+    def d_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def g_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        raise NotImplementedError

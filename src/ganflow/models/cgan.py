@@ -20,7 +20,7 @@ from pydantic import Field
 from torch import nn
 
 from ganflow.models import register
-from ganflow.models.base import GAN, Batch, DataInfo, Phase
+from ganflow.models.base import Batch, DataInfo, TwoPlayerGAN
 from ganflow.models.dcgan import DCGANConfig
 from ganflow.nn.dcgan import DCGANFeatures, DCGANGenerator, ScoreHead, adversarial_terms, fixed_noise
 from ganflow.nn.losses import gan_loss
@@ -65,7 +65,7 @@ class ConditionalDiscriminator(nn.Module):
 
 
 @register("cgan")
-class CGAN(GAN):
+class CGAN(TwoPlayerGAN):
     Config = CGANConfig
 
     def __init__(self, cfg: CGANConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
@@ -73,19 +73,11 @@ class CGAN(GAN):
         if info.n_classes < 2:
             raise ValueError(f"cgan needs a labelled data set with >= 2 classes, got n_classes={info.n_classes}")
         c, s, k = info.channels, info.image_size, info.n_classes
-        self.G = init_weights(DCGANGenerator(cfg.z_dim + k, c, s, cfg.ngf, cfg.upsample))
-        self.D = init_weights(ConditionalDiscriminator(c, s, k, cfg))
+        self.set_players(init_weights(DCGANGenerator(cfg.z_dim + k, c, s, cfg.ngf, cfg.upsample)),
+                         init_weights(ConditionalDiscriminator(c, s, k, cfg)))
         if cfg.conditioning == "projection":
             nn.init.xavier_uniform_(self.D.embed.weight)
-        self.opt_G, self.opt_D = self.adam(self.G.parameters()), self.adam(self.D.parameters())
         self._fake: torch.Tensor | None = None
-
-    def optimizers(self):
-        return {"G": self.opt_G, "D": self.opt_D}
-
-    def phases(self, step: int) -> list[Phase]:
-        return [Phase("D", self.opt_D, self.d_loss, list(self.D.parameters())),
-                Phase("G", self.opt_G, self.g_loss, list(self.G.parameters()))]
 
     def g_input(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.cat([z, F.one_hot(y, self.info.n_classes).to(z.dtype)], 1)

@@ -13,7 +13,7 @@ import torch
 from pydantic import Field, PositiveInt
 
 from ganflow.models import register
-from ganflow.models.base import GAN, Batch, DataInfo, NetConfig, Phase
+from ganflow.models.base import Batch, DataInfo, NetConfig, TwoPlayerGAN
 from ganflow.nn.dcgan import DCGANFeatures, DCGANGenerator, ScoreHead, adversarial_terms, fixed_noise
 from ganflow.nn.losses import gan_loss
 from ganflow.nn.norm import init_weights
@@ -39,23 +39,15 @@ class Discriminator(torch.nn.Module):
 
 
 @register("dcgan")
-class DCGAN(GAN):
+class DCGAN(TwoPlayerGAN):
     Config = DCGANConfig
 
     def __init__(self, cfg: DCGANConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
         super().__init__(cfg, info, lr, betas)
         c, s = info.channels, info.image_size
-        self.G = init_weights(DCGANGenerator(cfg.z_dim, c, s, cfg.ngf, cfg.upsample))
-        self.D = init_weights(Discriminator(c, s, cfg.ndf, cfg.d_dropout))
-        self.opt_G, self.opt_D = self.adam(self.G.parameters()), self.adam(self.D.parameters())
+        self.set_players(init_weights(DCGANGenerator(cfg.z_dim, c, s, cfg.ngf, cfg.upsample)),
+                         init_weights(Discriminator(c, s, cfg.ndf, cfg.d_dropout)))
         self._fake: torch.Tensor | None = None
-
-    def optimizers(self):
-        return {"G": self.opt_G, "D": self.opt_D}
-
-    def phases(self, step: int) -> list[Phase]:
-        return [Phase("D", self.opt_D, self.d_loss, list(self.D.parameters())),
-                Phase("G", self.opt_G, self.g_loss, list(self.G.parameters()))]
 
     def noise(self, n: int, device: torch.device) -> torch.Tensor:
         return torch.randn(n, self.cfg.z_dim, device=device)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from pydantic import Field, PositiveInt
 
 from ganflow.models import register
-from ganflow.models.base import GAN, Batch, DataInfo, NetConfig, Phase
+from ganflow.models.base import Batch, DataInfo, NetConfig, TwoPlayerGAN
 from ganflow.nn.losses import gan_loss
 from ganflow.nn.norm import init_weights
 from ganflow.nn.patchgan import PatchDiscriminator
@@ -39,23 +39,15 @@ def reconstruction(fake: torch.Tensor, real: torch.Tensor, kind: str) -> torch.T
 
 
 @register("pix2pix")
-class Pix2Pix(GAN):
+class Pix2Pix(TwoPlayerGAN):
     Config = Pix2PixConfig
 
     def __init__(self, cfg: Pix2PixConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
         super().__init__(cfg, info, lr, betas)
         c = info.channels
-        self.G = init_weights(UNetGenerator(c, c, info.image_size, cfg.ngf, norm=cfg.norm, dropout=cfg.dropout))
-        self.D = init_weights(PatchDiscriminator(2 * c, cfg.ndf, cfg.n_layers_d, norm=cfg.norm))
-        self.opt_G, self.opt_D = self.adam(self.G.parameters()), self.adam(self.D.parameters())
+        self.set_players(init_weights(UNetGenerator(c, c, info.image_size, cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)),
+                         init_weights(PatchDiscriminator(2 * c, cfg.ndf, cfg.n_layers_d, norm=cfg.norm)))
         self._fake: torch.Tensor | None = None
-
-    def optimizers(self):
-        return {"G": self.opt_G, "D": self.opt_D}
-
-    def phases(self, step: int) -> list[Phase]:
-        return [Phase("D", self.opt_D, self.d_loss, list(self.D.parameters())),
-                Phase("G", self.opt_G, self.g_loss, list(self.G.parameters()))]
 
     def d_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         x, y = batch["A"], batch["B"]

@@ -47,7 +47,7 @@ from pydantic import Field
 from torch import nn
 
 from ganflow.models import register
-from ganflow.models.base import GAN, Batch, DataInfo, NetConfig, Phase
+from ganflow.models.base import Batch, DataInfo, NetConfig, TwoPlayerGAN
 from ganflow.nn.losses import gan_loss
 from ganflow.nn.norm import init_weights
 
@@ -109,7 +109,7 @@ class TinyPatchD(nn.Module):
 
 
 @register("pix2pix_tiny")
-class Pix2PixTiny(GAN):
+class Pix2PixTiny(TwoPlayerGAN):
     Config = Pix2PixTinyConfig
 
     def __init__(self, cfg: Pix2PixTinyConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
@@ -119,17 +119,9 @@ class Pix2PixTiny(GAN):
             raise ValueError(f"pix2pix_tiny halves the image {levels} times: image_size must be a multiple of "
                              f"{2 ** levels}, got {info.image_size}")
         c = info.channels
-        self.G = init_weights(TinyUNet(c, c))
-        self.D = init_weights(TinyPatchD(2 * c))
-        self.opt_G, self.opt_D = self.adam(self.G.parameters()), self.adam(self.D.parameters())
+        self.set_players(init_weights(TinyUNet(c, c)),
+                         init_weights(TinyPatchD(2 * c)))
         self._fake: torch.Tensor | None = None
-
-    def optimizers(self):
-        return {"G": self.opt_G, "D": self.opt_D}
-
-    def phases(self, step: int) -> list[Phase]:
-        return [Phase("D", self.opt_D, self.d_loss, list(self.D.parameters())),
-                Phase("G", self.opt_G, self.g_loss, list(self.G.parameters()))]
 
     def d_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         x, y = batch["A"], batch["B"]

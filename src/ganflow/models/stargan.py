@@ -24,7 +24,7 @@ from pydantic import Field, PositiveInt, field_validator
 from torch import nn
 
 from ganflow.models import register
-from ganflow.models.base import GAN, Batch, DataInfo, NetConfig, Phase
+from ganflow.models.base import Batch, DataInfo, NetConfig, Phase, TwoPlayerGAN
 from ganflow.nn.losses import gradient_penalty
 from ganflow.nn.resnet import ResnetGenerator
 from ganflow.train.schedules import linear_decay
@@ -98,7 +98,7 @@ class StarGenerator(nn.Module):
 
 
 @register("stargan")
-class StarGAN(GAN):
+class StarGAN(TwoPlayerGAN):
     Config = StarGANConfig
 
     def __init__(self, cfg: StarGANConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
@@ -106,21 +106,16 @@ class StarGAN(GAN):
         if info.n_classes < 1:
             raise ValueError("stargan needs at least one domain (DataInfo.n_classes >= 1)")
         n = info.n_classes
-        self.G = StarGenerator(info.channels, n, cfg.g_conv_dim, cfg.g_repeat_num)
-        self.D = StarDiscriminator(info.channels, info.image_size, n, cfg.d_conv_dim, cfg.d_repeat_num)
-        self.opt_G, self.opt_D = self.adam(self.G.parameters()), self.adam(self.D.parameters())
-
-    def optimizers(self):
-        return {"G": self.opt_G, "D": self.opt_D}
+        self.set_players(StarGenerator(info.channels, n, cfg.g_conv_dim, cfg.g_repeat_num),
+                         StarDiscriminator(info.channels, info.image_size, n, cfg.d_conv_dim, cfg.d_repeat_num))
 
     def schedulers(self, total_steps: int):
         return linear_decay(self.optimizers(), total_steps, self.cfg.decay_from) if self.cfg.lr_decay else {}
 
     def phases(self, step: int) -> list[Phase]:
-        d = Phase("D", self.opt_D, self.d_loss, list(self.D.parameters()))
         if (step + 1) % self.cfg.n_critic:
-            return [d]
-        return [d, Phase("G", self.opt_G, self.g_loss, list(self.G.parameters()))]
+            return [self.d_phase()]
+        return [self.d_phase(), self.g_phase()]
 
     def classification_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.cfg.labels == "exclusive":

@@ -26,7 +26,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import nn
 
 from ganflow.models import register
-from ganflow.models.base import GAN, Batch, DataInfo, Phase
+from ganflow.models.base import Batch, DataInfo, Phase, TwoPlayerGAN
 from ganflow.models.dcgan import DCGANConfig
 from ganflow.nn.dcgan import DCGANFeatures, DCGANGenerator, ScoreHead, fixed_noise
 from ganflow.nn.losses import gan_loss
@@ -86,7 +86,7 @@ def mismatched(n: int, labels: torch.Tensor | None, device: torch.device) -> tor
 
 
 @register("text2img")
-class Text2Img(GAN):
+class Text2Img(TwoPlayerGAN):
     Config = Text2ImgConfig
 
     def __init__(self, cfg: Text2ImgConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
@@ -94,19 +94,14 @@ class Text2Img(GAN):
         if info.text_dim < 1:
             raise ValueError("text2img needs caption embeddings (DataInfo.text_dim > 0): use a captioned data set")
         c, s, d = info.channels, info.image_size, info.text_dim
-        self.G = init_weights(TextGenerator(d, c, s, cfg))
-        self.D = init_weights(MatchingDiscriminator(d, c, s, cfg))
-        self.opt_G, self.opt_D = self.adam(self.G.parameters()), self.adam(self.D.parameters())
+        self.set_players(init_weights(TextGenerator(d, c, s, cfg)),
+                         init_weights(MatchingDiscriminator(d, c, s, cfg)))
         self._step = 0
         self._cache: dict[str, torch.Tensor] | None = None
 
-    def optimizers(self):
-        return {"G": self.opt_G, "D": self.opt_D}
-
     def phases(self, step: int) -> list[Phase]:
         self._step = step
-        return [Phase("D", self.opt_D, self.d_loss, list(self.D.parameters())),
-                Phase("G", self.opt_G, self.g_loss, list(self.G.parameters()))]
+        return super().phases(step)
 
     @staticmethod
     def pick_caption(text: torch.Tensor) -> torch.Tensor:
