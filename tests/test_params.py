@@ -1,5 +1,4 @@
 import pytest
-import yaml
 
 from ganflow.params import ParamsError, load_params, parse_params
 

@@ -71,7 +71,7 @@ def test_kill_9_mid_training_then_rerun_equals_an_uninterrupted_run(prepared, tm
     assert 0 < step < 40
 
     out = ganflow("train --exp pix2pix", killed)
-    assert f"resuming pix2pix from step" in out.stdout
+    assert "resuming pix2pix from step" in out.stdout
     a, b = _weights(straight / "results/pix2pix/model/checkpoint.pt"), _weights(killed / "results/pix2pix/model/checkpoint.pt")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert (straight / "results/pix2pix/losses.csv").read_text().count("\n") == \

@@ -241,3 +241,18 @@ def test_metric_records_are_read_generically():
     per_direction = {"metric": "fid", "value": {"A2B": 40.0, "B2A": 50.0}, "std": 1.0}
     assert headline(per_direction) == {"fid.A2B": 40.0, "fid.B2A": 50.0}
     assert beside(per_direction) == {}
+
+
+def test_progress_figure_labels_each_snapshot_with_its_step(tmp_path):
+    from PIL import Image
+
+    from ganflow.report.plots import progress_figure, snapshot_step
+
+    assert [snapshot_step(Path(f"snapshots/step_{s:06d}.png")) for s in (100, 1000)] == [100, 1000]
+    images = [np.full((8, 32), v, dtype=np.float32) for v in (0.0, 0.5, 1.0)]
+    progress_figure(images, [100, 1000, 10000], "t", tmp_path / "p.png")
+    w, h = Image.open(tmp_path / "p.png").size
+    assert h / w > 0.5  # three stacked panels of 1:4 images (one panel alone is ~0.29)
+    with pytest.raises(ValueError, match="no snapshots"):
+        progress_figure([], [], "t", tmp_path / "q.png")
+    assert not (tmp_path / "q.png").exists()

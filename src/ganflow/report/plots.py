@@ -167,3 +167,25 @@ def metric_bars(table: pd.DataFrame, path: Path | str, lower_is_better: dict[str
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(alpha=0.3, axis="x")
     _save(fig, path)
+
+
+def snapshot_step(path: Path) -> int:
+    """The training step of a snapshot file written by the train stage (``step_000100.png``)."""
+    return int(Path(path).stem.split("_")[-1])
+
+
+def progress_figure(images: list[np.ndarray], steps: list[int], title: str, path: Path | str) -> None:
+    """Training snapshots stacked oldest on top, each labelled with its step, as the course shows
+    progress ("after 100, 1,000, 10,000 updates"): an unlabelled stack leaves the reader guessing."""
+    if not images:
+        raise ValueError("progress_figure: no snapshots")
+    h, w = images[0].shape[:2]
+    width = 9.0
+    fig, axes = plt.subplots(len(images), 1, figsize=(width + 1.0, len(images) * width * h / w + 0.6),
+                             squeeze=False)
+    for ax, img, step in zip(axes[:, 0], images, steps):
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_ylabel(f"step {step:,}", fontsize=8, rotation=0, ha="right", va="center")
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

@@ -38,7 +38,8 @@ PICTURE_NOTES = {
                "both keep moving against each other; a D loss near 0 means D wins outright."),
     "losses_wall_time": ("Loss curves against wall time", "The same terms against seconds of training."),
     "snapshots": ("Sample grids over training time",
-                  "The same fixed inputs through training, one row per snapshot, oldest on top."),
+                  "The same fixed inputs through training, one row per snapshot (labelled with its step), oldest on "
+                  "top; for a translator each row shows the inputs above the outputs."),
     "progress": ("Sample grids over training time", "The same noise through training, one row per snapshot."),
     "test_samples": ("Test samples", "Held-out inputs with what the model made of them (and the truth, where known)."),
     "samples": ("Samples", "Generated images."),

@@ -6,8 +6,7 @@ import pandas as pd
 from ganflow.atomic import atomic_dir
 from ganflow.data.images import list_images, load_image
 from ganflow.params import Params
-from ganflow.report.grids import save_grid
-from ganflow.report.plots import loss_curves
+from ganflow.report.plots import loss_curves, progress_figure, snapshot_step
 from ganflow.stages import paths
 from ganflow.stages.tasks import task_for
 
@@ -19,9 +18,11 @@ def run(params: Params, exp: str) -> None:
     with atomic_dir(paths.plots_dir(exp)) as tmp:
         loss_curves(losses, exp, tmp / "losses.png")
         loss_curves(losses, exp, tmp / "losses_wall_time.png", x="wall_time")
-        # Training over time: the fixed-input snapshots, one row each, oldest on top.
+        # Training over time: the fixed-input snapshots, one labelled row each, oldest on top
+        # (for a translator each snapshot is its inputs above its outputs).
         snaps = list_images(paths.model_dir(exp) / "snapshots")
         if snaps:
-            save_grid(tmp / "snapshots.png", [load_image(p) for p in snaps], ncols=1)
+            progress_figure([load_image(p) for p in snaps], [snapshot_step(p) for p in snaps],
+                            f"{exp}: the same fixed inputs through training", tmp / "snapshots.png")
         task_for(params, exp).plot_samples(params, exp, tmp)
     print(f"plot: {exp} -> {paths.plots_dir(exp)}")

@@ -117,7 +117,7 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
 
 def load_trained(params: Params, exp: str, device: torch.device):
     """The trained model of an experiment, in eval mode, from results/<exp>/model/checkpoint.pt."""
-    e = params.experiment(exp)
+    params.experiment(exp)  # an unknown name stops here, listing the known experiments
     path = paths.model_dir(exp) / "checkpoint.pt"
     if not path.exists():
         raise SystemExit(f"{path}: no trained model; run `ganflow train --exp {exp}` first")

@@ -40,7 +40,7 @@ class DigitsCaptionOptions(CommonOptions):
     caption_seed: int = 0  # draws the phrasing and synonyms of each caption
 
 
-def _fetch(options, raw_dir: Path, downloads: Path | None = None) -> None:
+def fetch_digits(options, raw_dir: Path, downloads: Path | None = None) -> None:
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -112,7 +112,7 @@ _COMMON = dict(
     offline=True,
     size="1,797 images of 8x8, 30 KB",
     licence="UCI optdigits (Alpaydin & Kaynak 1998), CC BY 4.0; shipped with scikit-learn (BSD)",
-    fetch=_fetch,
+    fetch=fetch_digits,
 )
 
 register_source(Source(

@@ -275,28 +275,13 @@ def titled_grid(path: Path, rows: list, title: str, row_labels: list[str] | None
 
 def save_progress(exp: str, path: Path) -> None:
     """The fixed-noise snapshots written during training, one row per step, oldest on top."""
+    from ganflow.report.plots import progress_figure, snapshot_step
+
     folder = paths.model_dir(exp) / "snapshots"
     snaps = list_images(folder) if folder.is_dir() else []
-    if not snaps:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    images = [load_image(p) for p in snaps]
-    h, w = images[0].shape[:2]
-    width = 9.0
-    fig, axes = plt.subplots(len(images), 1, figsize=(width + 1.0, len(images) * width * h / w + 0.6), squeeze=False)
-    for ax, img, p in zip(axes[:, 0], images, snaps):
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xticks([]), ax.set_yticks([])
-        ax.set_ylabel(f"step {int(p.stem.split('_')[-1])}", fontsize=8, rotation=0, ha="right", va="center")
-    fig.suptitle(f"{exp}: the same noise through training", fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    if snaps:
+        progress_figure([load_image(p) for p in snaps], [snapshot_step(p) for p in snaps],
+                        f"{exp}: the same noise through training", path)
 
 
 def ink(images: np.ndarray) -> np.ndarray:
