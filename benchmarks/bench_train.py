@@ -14,7 +14,8 @@ underestimate of the work done).
 
 Rows:
   train <exp>          the experiment's model at its params.yaml size and batch (synthetic
-                       batches of the right shape: the data need not be prepared)
+                       batches of the right shape: the data need not be prepared), channels-first
+                       and channels_last ("CL") side by side
   train pix2pix-256    the classic pix2pix: U-Net-256 (ngf 64) + 70x70 PatchGAN at 256x256, batch 1,
                        channels-first and channels_last side by side
   sample <exp>         generate() on a batch of params.yaml's sample.batch_size
@@ -171,7 +172,8 @@ def main(argv=None) -> int:
             exps.append(name)
             seen.add(e.model)
     big = {"image_size": 256, "batch_size": 1, "channels": 3, "net": {"ngf": 64, "ndf": 64, "n_layers_d": 3}}
-    jobs = [("train", x, {}) for x in exps]
+    # Each training row twice, channels-first then channels_last (train.<exp>.channels_last), side by side.
+    jobs = [("train", x, {"channels_last": cl}) for x in exps for cl in (False, True)]
     if not args.only or "pix2pix" in args.only:
         jobs += [("train", "pix2pix", {"overrides": big}), ("train", "pix2pix", {"overrides": big, "channels_last": True})]
     jobs += [("sample", x, {}) for x in exps] + [("fid", None, {})]

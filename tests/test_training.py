@@ -55,21 +55,22 @@ def test_one_step_has_finite_named_terms():
     assert names == ["D_total", "D_real", "D_fake", "G_total", "G_gan", "G_rec"]
 
 
-def _settings(steps, every=2):
+def _settings(steps, every=2, channels_last=False):
     return LoopSettings(steps=steps, log_every=1, snapshot_every=1, checkpoint_every=every,
-                        device=torch.device("cpu"), amp=False)
+                        device=torch.device("cpu"), amp=False, channels_last=channels_last)
 
 
-def _run(tmp_path, steps, name, crash_at=None, start=None):
+def _run(tmp_path, steps, name, crash_at=None, start=None, channels_last=False, **cfg):
     torch.manual_seed(0)
-    m = _model()
+    m = _model(**cfg)
     stream = BatchStream(_data(), batch_size=4, seed=1, flip=True)
 
     def snapshot(step):
         if step == crash_at:
             raise KeyboardInterrupt  # as if killed right after this step
 
-    final = train(m, stream, _settings(steps), tmp_path / f"{name}.pt", {"params": {}}, snapshot, start)
+    final = train(m, stream, _settings(steps, channels_last=channels_last), tmp_path / f"{name}.pt",
+                  {"params": {}}, snapshot, start)
     return m, final
 
 
@@ -87,6 +88,21 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path):
         return [{k: v for k, v in r.items() if k != "wall_time"} for r in rows]
 
     assert without_time(final2["losses"]) == without_time(final["losses"])
+
+
+def test_channels_last_trains_the_same_model_in_nhwc(tmp_path):
+    # Dropout off: its mask is drawn in memory order, so NHWC would drop other elements.
+    nchw, final = _run(tmp_path, 2, "nchw", dropout=False)
+    nhwc, final_cl = _run(tmp_path, 2, "nhwc", channels_last=True, dropout=False)
+    convs = [p for p in nhwc.parameters() if p.ndim == 4]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert not all(p.is_contiguous(memory_format=torch.channels_last) for p in nchw.parameters() if p.ndim == 4)
+    for a, b in zip(final["losses"], final_cl["losses"]):  # the same math, other summation orders
+        assert all(b[k] == pytest.approx(v, rel=1e-4) for k, v in a.items() if k not in ("step", "wall_time"))
+    state = load_checkpoint(tmp_path / "nhwc.pt")  # and its checkpoint loads into a plain model
+    plain = _model(dropout=False)
+    plain.load_state_dict(state["model"])
+    assert torch.equal(plain.state_dict()["G.down.0.0.weight"], nhwc.state_dict()["G.down.0.0.weight"])
 
 
 def test_non_finite_loss_stops_with_step_and_term(tmp_path):

@@ -83,6 +83,9 @@ class TrainParams(Strict):
     # Under torchrun (several processes): batch norm over the global batch, not each process's slice.
     sync_batchnorm: bool = False
     compile: bool = False  # torch.compile the networks: slow first steps, faster long GPU runs
+    # NHWC memory layout for weights and batches: faster for small-channel networks on this CPU
+    # (pix2pix_tiny 1.28x, dcgan 1.2x), about even for the others (benchmarks/bench_train.py).
+    channels_last: bool = False
     # Network and loss options, validated by the model's own schema (models/<name>.py).
     net: dict[str, Any] = Field(default_factory=dict)
 

@@ -88,7 +88,8 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
             shown = to_images(fixed["A"]) + to_images(out) if "A" in fixed else to_images(out)
         save_grid(resume_dir / "snapshots" / f"step_{step:06d}.png", shown, ncols=N_SNAPSHOT, scale=2)
 
-    settings = LoopSettings(t.steps, t.log_every, t.snapshot_every, t.checkpoint_every, device, t.amp)
+    settings = LoopSettings(t.steps, t.log_every, t.snapshot_every, t.checkpoint_every, device, t.amp,
+                            t.channels_last)
     meta = {"model_name": e.model, "experiment": exp, "params": record["params"], "code": record["code"],
             "data_info": info.__dict__}
     try:

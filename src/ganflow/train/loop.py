@@ -30,13 +30,17 @@ class LoopSettings:
     checkpoint_every: int
     device: torch.device
     amp: bool
+    channels_last: bool = False  # NHWC weights and batches (train.<exp>.channels_last)
 
 
 class NonFiniteLoss(RuntimeError):
     pass
 
 
-def _to(batch: dict, device: torch.device) -> dict:
+def _to(batch: dict, device: torch.device, channels_last: bool = False) -> dict:
+    if channels_last:
+        return {k: v.to(device, non_blocking=True, memory_format=torch.channels_last) if v.ndim == 4
+                else v.to(device, non_blocking=True) for k, v in batch.items()}
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
@@ -51,6 +55,8 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
     """
     main = ddp is None or ddp.is_main
     model.to(s.device).train()
+    if s.channels_last:
+        model.to(memory_format=torch.channels_last)
     dtype = amp_dtype(s.device, s.amp)
     scaler = torch.amp.GradScaler(s.device.type, enabled=dtype == torch.float16)
     step, rows, wall0 = 0, [], 0.0
@@ -81,7 +87,7 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
                disable=not main)
     while step < s.steps:
         batch = next(batches)
-        batch = _to(batch if ddp is None else ddp.shard(batch), s.device)
+        batch = _to(batch if ddp is None else ddp.shard(batch), s.device, s.channels_last)
         logged: dict[str, float] = {}
         for phase in model.phases(step):
             with autocast(s.device, dtype):
