@@ -30,11 +30,6 @@ from ganflow.train.device import pick_device
 REQUIRED_COLUMNS = ("id", "split", "image", "label")
 
 
-def classifier_dir(dataset: str):
-    """data/classifiers/<dataset>/: model.pt and accuracy.json (read by stages/tasks/common.py)."""
-    return paths.DATA / "classifiers" / dataset
-
-
 def read_labelled(folder) -> tuple[pd.DataFrame, list[str], dict]:
     """(manifest, class names, dataset.json) of a labelled data/pairs/<dataset>/, checked."""
     manifest_file, meta_file = folder / "manifest.csv", folder / "dataset.json"
@@ -115,7 +110,7 @@ def run(params: Params, dataset: str, threads: int | None = None) -> None:
     model_meta = {"dataset": dataset, "classes": list(classes), "channels": int(x_tr.shape[1]),
                   "image_size": int(x_tr.shape[-1])}
 
-    target = classifier_dir(dataset)
+    target = paths.classifier_dir(dataset)
     with atomic_dir(target) as tmp:
         save_classifier(tmp / "model.pt", model.cpu(), model_meta)
         write_json(tmp / "accuracy.json", {

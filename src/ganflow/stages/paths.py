@@ -30,6 +30,11 @@ def fid_weights_file() -> Path:
     return weights_dir() / "fid_inception.pt"
 
 
+def classifier_dir(dataset: str) -> Path:
+    """`ganflow classifier --dataset NAME`: model.pt and accuracy.json (read by stages/tasks/common.py)."""
+    return DATA / "classifiers" / dataset
+
+
 def text_encoder_dir(dataset: str) -> Path:
     """`ganflow text_encoder --dataset NAME`: encoder.pt (weights + vocabulary), encoder.json."""
     return DATA / "text_encoders" / dataset

@@ -2,7 +2,8 @@
 
 What a reviewer runs: ``ganflow reproduce --exp pix2pix``.  It checks that params.yaml still holds
 the params the run record names and that the training data still has the recorded content hash,
-copies the inputs (prepared data, FID weights) into a temporary workspace, reruns train -> sample
+copies the inputs (prepared data, FID weights, the domain classifier and caption encoder where
+the experiment has them) into a temporary workspace, reruns train -> sample
 -> evaluate there, and prints recorded vs reproduced for every number of every metric file.  It
 exits non-zero when a number differs by more than the tolerance (on CPU runs are bit-identical,
 so the default tolerance is 0).
@@ -92,8 +93,11 @@ def run(params: Params, exp: str, tolerance: float = 0.0, keep: bool = False) ->
     work = Path(tempfile.mkdtemp(prefix=f"ganflow-reproduce-{exp}-"))
     try:
         shutil.copy2("params.yaml", work / "params.yaml")
-        for folder in (paths.pairs_dir(e.dataset), paths.masked_dir(e.dataset), paths.raw_dir(e.dataset),
-                       paths.weights_dir()):
+        # Every prepared input a train, sample or evaluate stage of an experiment may read (the
+        # domain classifier and caption encoder too: cgan, dcgan and text2img evaluate with them).
+        ds = e.dataset
+        for folder in (paths.pairs_dir(ds), paths.masked_dir(ds), paths.raw_dir(ds), paths.weights_dir(),
+                       paths.classifier_dir(ds), paths.text_encoder_dir(ds)):
             if folder.exists():
                 shutil.copytree(folder, work / folder)
         with _cwd(work):

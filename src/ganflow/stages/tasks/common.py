@@ -263,9 +263,8 @@ def inception_score_record(params: Params, fake: FeatureSet) -> dict:
 def load_domain_classifier(dataset: str):
     """(model, meta, provenance dict) of data/classifiers/<dataset>/, or a SystemExit saying how to make it."""
     from ganflow.nn.classifier import load_classifier
-    from ganflow.stages.classifier import classifier_dir  # the classifier stage owns its path
 
-    folder = classifier_dir(dataset)
+    folder = paths.classifier_dir(dataset)
     model_file, acc_file = folder / "model.pt", folder / "accuracy.json"
     if not model_file.is_file() or not acc_file.is_file():
         raise SystemExit(f"{folder}: no domain classifier; run `ganflow classifier --dataset {dataset}` first")
