@@ -143,3 +143,22 @@ def test_reproduce_passes_on_a_finished_run(prepared, tmp_path):
         ganflow(f"{stage} --exp pix2pix", work)
     out = ganflow("reproduce --exp pix2pix", work)
     assert "numbers and hashes reproduced" in out.stdout and " NO" not in out.stdout
+
+
+def test_reproduce_passes_on_a_model_scored_by_its_domain_classifier(tmp_path):
+    # cgan's evaluate reads data/classifiers/digits: reproduce must carry it into its workspace.
+    work = copy_project(tmp_path / "cgan")
+    params = tiny_params(yaml.safe_load((work / "params.yaml").read_text()))
+    params["classifier"].update(steps=20, eval_every=10)
+    params["sample"]["per_class"] = 5
+    params["datasets"]["digits"]["options"] = {"max_images": 200}  # 40 test digits through the Inception, not 359
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for stage in ("fetch", "pair", "classifier"):
+        ganflow(f"{stage} --dataset digits", work)
+    ganflow("weights", work)
+    for stage in ("train", "sample", "evaluate"):
+        ganflow(f"{stage} --exp cgan", work)
+    out = ganflow("reproduce --exp cgan", work)
+    rows = [line.split() for line in out.stdout.splitlines() if line.startswith("classifier.json:")]
+    assert rows and all(r[-1] == "yes" for r in rows)  # the classifier's numbers were recomputed, and agree
+    assert "numbers and hashes reproduced" in out.stdout and " NO" not in out.stdout
