@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
@@ -39,6 +40,9 @@ def configure_torch(threads: int | None = None) -> None:
     """
     if threads:
         torch.set_num_threads(threads)
+    # cuBLAS is deterministic only with a fixed workspace; it must be set before CUDA starts, and
+    # every stage calls this first.  (No effect on CPU.)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
