@@ -100,8 +100,8 @@ def run(params: Params, exp: str, tolerance: float = 0.0, keep: bool = False) ->
     work = Path(tempfile.mkdtemp(prefix=f"ganflow-reproduce-{exp}-"))
     try:
         shutil.copy2("params.yaml", work / "params.yaml")
-        # Every prepared input a train, sample or evaluate stage of an experiment may read (the
-        # domain classifier and caption encoder too: cgan, dcgan and text2img evaluate with them).
+        # Every prepared input a train, sample or evaluate stage of an experiment may read: also the
+        # domain classifier that scores dcgan, cgan and text2img, and text2img's caption encoder.
         ds = e.dataset
         for folder in (paths.pairs_dir(ds), paths.masked_dir(ds), paths.raw_dir(ds), paths.weights_dir(),
                        paths.classifier_dir(ds), paths.text_encoder_dir(ds)):
