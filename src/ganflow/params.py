@@ -84,7 +84,7 @@ class TrainParams(Strict):
     sync_batchnorm: bool = False
     compile: bool = False  # torch.compile the networks: slow first steps, faster long GPU runs
     # NHWC memory layout for weights and batches: faster for small-channel networks on this CPU
-    # (pix2pix_tiny 1.28x, dcgan 1.2x), about even for the others (benchmarks/bench_train.py).
+    # (pix2pix_tiny 1.20x, dcgan 1.08x), about even for the others (benchmarks/bench_train.py).
     channels_last: bool = False
     # Network and loss options, validated by the model's own schema (models/<name>.py).
     net: dict[str, Any] = Field(default_factory=dict)

@@ -45,8 +45,9 @@ class Pix2Pix(TwoPlayerGAN):
     def __init__(self, cfg: Pix2PixConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
         super().__init__(cfg, info, lr, betas)
         c = info.channels
-        self.set_players(init_weights(UNetGenerator(c, c, info.image_size, cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)),
-                         init_weights(PatchDiscriminator(2 * c, cfg.ndf, cfg.n_layers_d, norm=cfg.norm)))
+        G = init_weights(UNetGenerator(c, c, info.image_size, cfg.ngf, norm=cfg.norm, dropout=cfg.dropout))
+        D = init_weights(PatchDiscriminator(2 * c, cfg.ndf, cfg.n_layers_d, norm=cfg.norm))
+        self.set_players(G, D)
         self._fake: torch.Tensor | None = None
 
     def d_loss(self, batch: Batch) -> dict[str, torch.Tensor]:

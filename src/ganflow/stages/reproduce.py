@@ -83,12 +83,13 @@ def run(params: Params, exp: str, tolerance: float = 0.0, keep: bool = False) ->
     if diff:
         raise SystemExit("reproduce: params.yaml no longer holds the params of the recorded run:\n  "
                          + "\n  ".join(diff) + f"\ncheck out the commit that made it ({record['code']['git_commit']})")
-    recorded_code, code = record.get("code", {}), code_version()
-    if (recorded_code.get("git_commit"), recorded_code.get("git_dirty")) != (code["git_commit"], code["git_dirty"]):
+    then, now = record.get("code", {}), code_version()
+    was = (then.get("git_commit"), then.get("git_dirty"))
+    if was != (now["git_commit"], now["git_dirty"]):
         # Not fatal (the numbers may still agree), but every checkpoint embeds its code version.
-        print(f"reproduce: the code is not the recorded run's (recorded {recorded_code.get('git_commit')} "
-              f"dirty={recorded_code.get('git_dirty')}, now {code['git_commit']} dirty={code['git_dirty']}): "
-              "checkpoint hashes will differ even where the weights agree", file=sys.stderr)
+        print(f"reproduce: the code is not the recorded run's (recorded {was[0]} dirty={was[1]}, now "
+              f"{now['git_commit']} dirty={now['git_dirty']}): checkpoint hashes will differ even where "
+              "the weights agree", file=sys.stderr)
     data_dir = Path(record["data"]["path"])
     if hash_tree(data_dir) != record["data"]["sha256"]:
         raise SystemExit(f"reproduce: {data_dir} no longer has the recorded content hash "

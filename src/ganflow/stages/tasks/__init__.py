@@ -24,6 +24,9 @@ and, optionally, the hooks that run a trained model on a user's request (`ganflo
         caption (text or None), seed (int).  Models that need an input image draw it from the
         data set's test split (inpaint: <id>_input / <id>_filled pairs).
 
+A task may also set ``PROGRESS_PICTURE = (file name, caption)`` for the plot stage's picture of
+the training snapshots (default: snapshots.png, "the same fixed inputs through training").
+
 Reports need no hook: summary and compare read results/<exp>/ (metric files with "metric" and
 "value", losses.csv, plots/*.png).
 """

@@ -33,6 +33,7 @@ from ganflow.params import Params
 from ganflow.stages import paths
 from ganflow.stages.tasks.common import classifier_record, write_metric
 from ganflow.stages.tasks.labelled import per_class_accuracy
+from ganflow.stages.tasks.unconditional import PROGRESS_PICTURE as PROGRESS_PICTURE  # noise snapshots too
 from ganflow.stages.tasks.unconditional import (
     N_INTERP_STEPS,
     classes_of,
@@ -43,7 +44,6 @@ from ganflow.stages.tasks.unconditional import (
     read_meta,
     read_split,
     run_generator,
-    save_progress,
     slerp,
     split_captions,
     titled_grid,
@@ -201,7 +201,6 @@ def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
     rows = [[out["images"][i] for i in pick[r:r + 4]] for r in range(0, len(pick), 4)]
     labels = [textwrap.fill(str(out["captions"][i]), 28) for i in pick]
     _captioned_grid(out_dir / "samples.png", rows, labels, f"{exp}: test captions -> samples")
-    save_progress(exp, out_dir / "progress.png")
 
     z = torch.from_numpy(out["z"])
     caps = [str(c) for c in out["captions"]]

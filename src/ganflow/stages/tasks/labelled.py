@@ -21,6 +21,7 @@ from ganflow.models.base import DataInfo
 from ganflow.params import Params
 from ganflow.stages import paths
 from ganflow.stages.tasks.common import classifier_record, load_domain_classifier, write_metric
+from ganflow.stages.tasks.unconditional import PROGRESS_PICTURE as PROGRESS_PICTURE  # noise snapshots too
 from ganflow.stages.tasks.unconditional import (
     N_INTERP_STEPS,
     classes_of,
@@ -31,7 +32,6 @@ from ganflow.stages.tasks.unconditional import (
     read_meta,
     read_split,
     run_generator,
-    save_progress,
     save_sample_grid,
     slerp,
     titled_grid,
@@ -102,7 +102,6 @@ def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
     per = min(8, params.sample.per_class)
     shown = np.concatenate([out["images"][out["labels"] == c][:per] for c in range(k)])
     save_sample_grid(out_dir / "samples.png", shown)
-    save_progress(exp, out_dir / "progress.png")
 
     z = torch.from_numpy(out["z"])
     y = torch.from_numpy(out["labels"])

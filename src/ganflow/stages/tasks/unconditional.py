@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from ganflow.atomic import atomic_path, write_json
-from ganflow.data.images import ImageError, list_images, load_image, save_image
+from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.tensors import to_images, to_tensor
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -38,6 +38,8 @@ from ganflow.stages.tasks.common import (
     write_metric,
 )
 
+# The plot stage draws the training snapshots (one fixed noise batch) under this name and title.
+PROGRESS_PICTURE = ("progress.png", "the same noise through training")
 N_GRID = 64           # samples shown in samples.png
 N_INTERP_ROWS = 6     # pairs of end points in interpolation.png
 N_INTERP_STEPS = 10
@@ -176,7 +178,6 @@ def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
     out = load_outputs(exp)
     model = trained_model(params, exp)
     save_sample_grid(out_dir / "samples.png", out["images"][:N_GRID])
-    save_progress(exp, out_dir / "progress.png")
     z = torch.from_numpy(out["z"])
     ends = z[: 2 * N_INTERP_ROWS].reshape(N_INTERP_ROWS, 2, -1)
     rows = [run_generator(model, torch.device("cpu"), {"z": slerp(a, b, N_INTERP_STEPS)}, N_INTERP_STEPS)
@@ -271,17 +272,6 @@ def titled_grid(path: Path, rows: list, title: str, row_labels: list[str] | None
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
-
-
-def save_progress(exp: str, path: Path) -> None:
-    """The fixed-noise snapshots written during training, one row per step, oldest on top."""
-    from ganflow.report.plots import progress_figure, snapshot_step
-
-    folder = paths.model_dir(exp) / "snapshots"
-    snaps = list_images(folder) if folder.is_dir() else []
-    if snaps:
-        progress_figure([load_image(p) for p in snaps], [snapshot_step(p) for p in snaps],
-                        f"{exp}: the same noise through training", path)
 
 
 def ink(images: np.ndarray) -> np.ndarray:
