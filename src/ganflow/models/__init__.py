@@ -9,11 +9,14 @@ from ganflow.models.base import GAN
 MODELS: dict[str, type[GAN]] = {}
 
 
-def register(name: str):
+def register(name: str, task: str):
+    """Register a model under ``name``; ``task`` is the task it belongs to (stages/tasks/<task>.py),
+    the default of every experiment that uses it."""
     def add(cls: type[GAN]) -> type[GAN]:
         if name in MODELS:
             raise ValueError(f"model {name!r} registered twice")
         cls.name = name
+        cls.task = task
         MODELS[name] = cls
         return cls
     return add

@@ -39,6 +39,7 @@ class DataInfo:
 
 class GAN(nn.Module):
     name: ClassVar[str] = "?"
+    task: ClassVar[str] = "?"  # set by models.register: the stages/tasks/<task>.py module it runs under
     Config: ClassVar[type[NetConfig]] = NetConfig
 
     def __init__(self, cfg: NetConfig, info: DataInfo, lr: float, betas: tuple[float, float]):

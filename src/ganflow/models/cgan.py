@@ -64,7 +64,7 @@ class ConditionalDiscriminator(nn.Module):
         return score, None
 
 
-@register("cgan")
+@register("cgan", task="labelled")
 class CGAN(TwoPlayerGAN):
     Config = CGANConfig
 

@@ -53,7 +53,7 @@ def set_requires_grad(nets, flag: bool) -> None:
             p.requires_grad_(flag)
 
 
-@register("cyclegan")
+@register("cyclegan", task="unpaired")
 class CycleGAN(GAN):
     Config = CycleGANConfig
 

@@ -38,7 +38,7 @@ class Discriminator(torch.nn.Module):
         return self.head(self.features(x))
 
 
-@register("dcgan")
+@register("dcgan", task="unconditional")
 class DCGAN(TwoPlayerGAN):
     Config = DCGANConfig
 

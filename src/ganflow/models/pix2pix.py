@@ -38,7 +38,7 @@ def reconstruction(fake: torch.Tensor, real: torch.Tensor, kind: str) -> torch.T
     return F.l1_loss(fake, real) + F.mse_loss(fake, real)
 
 
-@register("pix2pix")
+@register("pix2pix", task="inpaint")
 class Pix2Pix(TwoPlayerGAN):
     Config = Pix2PixConfig
 

@@ -108,7 +108,7 @@ class TinyPatchD(nn.Module):
         return self.net(x)
 
 
-@register("pix2pix_tiny")
+@register("pix2pix_tiny", task="inpaint")
 class Pix2PixTiny(TwoPlayerGAN):
     Config = Pix2PixTinyConfig
 

@@ -97,7 +97,7 @@ class StarGenerator(nn.Module):
         return self.net(torch.cat([x, planes], dim=1))
 
 
-@register("stargan")
+@register("stargan", task="domains")
 class StarGAN(TwoPlayerGAN):
     Config = StarGANConfig
 

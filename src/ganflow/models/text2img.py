@@ -85,7 +85,7 @@ def mismatched(n: int, labels: torch.Tensor | None, device: torch.device) -> tor
     return scores.argmax(1)
 
 
-@register("text2img")
+@register("text2img", task="captioned")
 class Text2Img(TwoPlayerGAN):
     Config = Text2ImgConfig
 

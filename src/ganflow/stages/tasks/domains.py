@@ -41,6 +41,13 @@ from ganflow.stages.tasks.common import fid_between, fid_provenance, generated_s
 from ganflow.train.classifier import FitConfig, fit_classifier
 from ganflow.train.device import pick_device
 
+# The stage graph's view of this task (stages/graph.py wires the stages from these):
+DATASET_INPUTS = ("pairs",)  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
+METRICS = ("fid", "domain_accuracy")  # evaluate's files: results/<exp>/<metric>.json
+SCORED_BY_CLASSIFIER = False  # on a labelled data set, evaluate also reads its domain classifier
+EXPORTS_SUBMISSION = False  # `ganflow export` writes the course's submission CSV
+EVALUATE_READS = ("classifier",)  # params sections evaluate reads beyond evaluate, seed and the experiment's own
+
 N_SHOWN = 16
 
 

@@ -34,6 +34,13 @@ from ganflow.stages.tasks.common import (
     run_provenance,
 )
 
+# The stage graph's view of this task (stages/graph.py wires the stages from these):
+DATASET_INPUTS = ("pairs", "masked")  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
+METRICS = ("fid", "rmse", "kid")  # evaluate's files: results/<exp>/<metric>.json
+SCORED_BY_CLASSIFIER = False  # on a labelled data set, evaluate also reads its domain classifier
+EXPORTS_SUBMISSION = True  # `ganflow export` writes the course's submission CSV
+EVALUATE_READS = ()  # params sections evaluate reads beyond evaluate, seed and the experiment's own
+
 N_SHOWN = 16
 
 

@@ -38,6 +38,13 @@ from ganflow.stages.tasks.common import (
     write_metric,
 )
 
+# The stage graph's view of this task (stages/graph.py wires the stages from these):
+DATASET_INPUTS = ("pairs",)  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
+METRICS = ("fid",)  # evaluate's files: results/<exp>/<metric>.json
+SCORED_BY_CLASSIFIER = True  # on a labelled data set, evaluate also reads its domain classifier
+EXPORTS_SUBMISSION = False  # `ganflow export` writes the course's submission CSV
+EVALUATE_READS = ()  # params sections evaluate reads beyond evaluate, seed and the experiment's own
+
 # The plot stage draws the training snapshots (one fixed noise batch) under this name and title.
 PROGRESS_PICTURE = ("progress.png", "the same noise through training")
 N_GRID = 64           # samples shown in samples.png

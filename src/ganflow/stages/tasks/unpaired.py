@@ -34,6 +34,13 @@ from ganflow.report.grids import save_grid
 from ganflow.stages import paths
 from ganflow.stages.tasks.common import fid_provenance, fid_value, generated_set, reference_set, run_provenance
 
+# The stage graph's view of this task (stages/graph.py wires the stages from these):
+DATASET_INPUTS = ("pairs",)  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
+METRICS = ("fid", "rmse")  # evaluate's files: results/<exp>/<metric>.json
+SCORED_BY_CLASSIFIER = False  # on a labelled data set, evaluate also reads its domain classifier
+EXPORTS_SUBMISSION = False  # `ganflow export` writes the course's submission CSV
+EVALUATE_READS = ()  # params sections evaluate reads beyond evaluate, seed and the experiment's own
+
 DOMAINS = ("A", "B")
 DIRECTIONS = {"A2B": ("A", "B"), "B2A": ("B", "A")}  # name -> (input domain, target domain)
 N_SHOWN = 10

@@ -1,23 +1,15 @@
-# Reads dvc.yaml and params.yaml into the rule definitions the Snakefile loops over.
+# What the Snakefile's rules are made of: the derived graph, report flags, and the record in dvc.lock.
 import json
-import os
 import re
 import subprocess
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
 import yaml
 
-DVC_FILE = Path("dvc.yaml")
+from ganflow.stages import graph
+
 PARAMS_FILE = Path("params.yaml")
-HEAVY_STAGES = ("train_", "sample_", "evaluate_")  # stages that use torch threads
-
-
-@dataclass(frozen=True)
-class Output:
-    path: str
-    is_dir: bool
-    in_report: dict | None = None  # keyword arguments of Snakemake's report() flag, or None
 
 
 # What `snakemake --report report.html` shows, chosen by output path so that every experiment's
@@ -51,57 +43,32 @@ def report_for(path):
     return None
 
 
-@dataclass(frozen=True)
-class Stage:
-    inputs: list
-    outputs: list
-    param_values: str
-    threads: int
-    cmd: str
+def rule_output(o):
+    """A graph output as Snakemake wants it: folders flagged, report pictures flagged."""
+    out = directory(o.path) if o.is_dir else o.path
+    settings = report_for(o.path)
+    return report(out, **settings) if settings else out
 
 
-def _name(entry):
-    """A dvc.yaml list entry is either a path or {path: {options}}."""
-    return entry if isinstance(entry, str) else next(iter(entry))
+# -- which stages this run built: only those are recorded in dvc.lock --------------------------------
+BUILT_DIR = Path(".snakemake/ganflow/built")
+RUN_STARTED = time.time()
+# Appended to each rule's shell (bash strict mode: only reached when the stage's command succeeded).
+MARK_BUILT = f"mkdir -p {BUILT_DIR} && touch {BUILT_DIR}/{{rule}}"
 
 
-def _lookup(params, dotted):
-    node = params
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise ValueError(f"dvc.yaml names param {dotted!r}, which params.yaml does not have")
-        node = node[part]
-    return node
-
-
-def _expand_code(path):
-    """A code folder becomes its .py files: Snakemake sees a folder's mtime, not its content."""
-    p = Path(path)
-    if p.is_dir() and str(p).startswith("src/"):
-        return sorted(str(f) for f in p.rglob("*.py"))
-    return [path]
-
-
-def load_stages(dvc_file=DVC_FILE, params_file=PARAMS_FILE):
-    dvc = yaml.safe_load(dvc_file.read_text())
-    params = yaml.safe_load(params_file.read_text())
-    stages = {}
-    for name, s in dvc["stages"].items():
-        outs = [_name(o) for key in ("outs", "metrics", "plots") for o in s.get(key, [])]
-        values = {k: _lookup(params, k) for k in map(_name, s.get("params", []))}
-        stages[name] = Stage(
-            inputs=[f for d in s.get("deps", []) for f in _expand_code(d)],
-            outputs=[Output(o, Path(o).suffix == "", report_for(o)) for o in outs],
-            param_values=json.dumps(values, sort_keys=True),
-            # torch takes the threads Snakemake gives the job, not every core of the machine.
-            threads=2 if name.startswith(HEAVY_STAGES) else 1,
-            cmd=s["cmd"],
-        )
-    return stages
+def built_by_this_run():
+    """The stages whose jobs finished during this run (marker touched after RUN_STARTED)."""
+    if not BUILT_DIR.is_dir():
+        return []
+    return sorted(f.name for f in BUILT_DIR.iterdir() if f.name in STAGES and f.stat().st_mtime >= RUN_STARTED - 1)
 
 
 def record_with_dvc(stage_names):
-    """Record a Snakemake run's outputs in dvc.lock and the DVC cache, as `dvc repro` would."""
+    """Record the stages this run built in dvc.lock and the DVC cache, as `dvc repro` would.
+
+    Only those: a stage this run did not build may be stale for DVC (its params changed since it
+    was built), and committing it would record the old output against the new params."""
     if not stage_names:
         return
     if not Path(".dvc").is_dir():
@@ -113,4 +80,8 @@ def record_with_dvc(stage_names):
         print(f"ganflow: dvc commit failed; outputs are not versioned:\n{result.stderr}")
 
 
-STAGES = load_stages()
+# The derived graph, and dvc.yaml brought in line with it, so both tools see the same stages.
+PARAMS, STAGES, DVC_TEXT = graph.load(PARAMS_FILE)
+if graph.sync_dvc_yaml(DVC_TEXT):
+    print("ganflow: dvc.yaml rewritten from params.yaml and the code (the derived graph changed)")
+KINDS = yaml.safe_load(Path(config.get("kinds", "workflow/kinds.yaml")).read_text()) or {}
