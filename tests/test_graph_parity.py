@@ -1,4 +1,7 @@
-"""Snakemake and DVC see the same stage graph: names, commands, inputs, outputs, params."""
+"""Snakemake and DVC see the same stage graph: names, commands, inputs, outputs, params.
+
+Both read the graph that src/ganflow/stages/graph.py derives (Snakemake directly, DVC through the
+dvc.yaml that `ganflow graph` writes); these tests read what each tool itself parsed."""
 from __future__ import annotations
 
 import json
@@ -27,7 +30,7 @@ def graphs(tmp_path_factory):
         repo = Repo(str(work), uninitialized=True)
         dvc = {}
         for stage in repo.index.stages:
-            params = sorted(k for p in stage.params for k in p.params)
+            params = {(p.def_path, k): v for p in stage.params for k, v in p.read_params().items()}
             dvc[stage.name] = {"cmd": stage.cmd, "deps": {d.def_path for d in stage.deps if d not in stage.params},
                                "outs": {o.def_path for o in stage.outs}, "params": params}
         with SnakemakeApi(OutputSettings(quiet=True)) as api:
@@ -35,7 +38,7 @@ def graphs(tmp_path_factory):
                               workdir=Path("."))
             wf.dag()
             smk = {r.name: {"cmd": r.params["cmd"], "inputs": set(map(str, r.input)), "outs": set(map(str, r.output)),
-                            "params": sorted(json.loads(r.params["values"])) if "values" in r.params.keys() else [],
+                            "params": json.loads(r.params["values"]),
                             "dirs": {str(o) for o in r.output if o.is_flagged("directory")}}
                    for r in wf._workflow.rules if r.name != "all"}
     finally:
@@ -71,10 +74,56 @@ def test_same_inputs(graphs):
         assert smk[name]["inputs"] == expected, name
 
 
-def test_same_params(graphs):
+def _leaves(value, path):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, [*path, k])
+    else:
+        yield path, value
+
+
+def _dvc_value(params: dict, path: list[str]):
+    """The value DVC reads for one leaf: from params.yaml where a key there covers it, else the default."""
+    from ganflow.params import NAMED_SECTIONS
+
+    for (file, key), value in params.items():
+        if file == "params.yaml" and path[: len(key.split("."))] == key.split("."):
+            for part in path[len(key.split(".")):]:
+                if not isinstance(value, dict) or part not in value:
+                    break
+                value = value[part]
+            else:
+                return value
+    default_key = ".".join([path[0], *path[2:]] if path[0] in NAMED_SECTIONS else path)
+    return params.get(("src/ganflow/defaults.yaml", default_key), "<not read by DVC>")
+
+
+def _raw_experiment(exp: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "params.yaml").read_text())["experiments"][exp]
+
+
+def test_same_params_and_values(graphs):
+    """Every value a Snakemake rule keys its reruns on (defaults applied) is a value DVC reads for
+    that stage, from params.yaml or from src/ganflow/defaults.yaml, and DVC reads no other."""
     dvc, smk = graphs
     for name, stage in dvc.items():
-        assert smk[name]["params"] == stage["params"], name
+        used = set()
+        for key, value in smk[name]["params"].items():
+            for path, leaf in _leaves(value, key.split(".")):
+                if leaf == {}:
+                    continue  # an empty free-form section (options: {}): nothing to read
+                if path[0] == "experiments" and path[-1] == "task" and "task" not in _raw_experiment(path[1]):
+                    # The task the model declares is code: the model's module is among the deps.
+                    model = _raw_experiment(path[1])["model"]
+                    assert f"src/ganflow/models/{model}.py" in stage["deps"], name
+                    continue
+                assert _dvc_value(stage["params"], path) == leaf, (name, ".".join(path))
+                used.add(".".join(path))
+        for file, key in stage["params"]:
+            assert any(u == key or u.startswith(key + ".") or file != "params.yaml" for u in used), (name, key)
+        assert len([k for k in stage["params"] if k[0] != "params.yaml"]) <= len(used), name
 
 
 def test_each_stage_depends_on_the_code_it_runs(graphs):

@@ -1,5 +1,5 @@
-"""Snakemake profiles: every torch stage has its resources there (not in the rules), and a SLURM dry
-run resolves them without a cluster."""
+"""Snakemake profiles: threads and resources per kind of stage (not per experiment, not in the
+rules), and a SLURM dry run resolves them without a cluster."""
 from __future__ import annotations
 
 import re
@@ -11,44 +11,48 @@ import yaml
 from conftest import ROOT, copy_project
 
 PROFILES = ROOT / "workflow" / "profiles"
-TORCH_STAGES = ("train_", "sample_", "evaluate_", "classifier_", "text_encoder_")
+TORCH_KINDS = ("train", "sample", "evaluate", "classifier", "text_encoder")
 
 
 def _profile(name: str) -> dict:
     return yaml.safe_load((PROFILES / name / "config.yaml").read_text())
 
 
-def _stages() -> list[str]:
-    return list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+def _kinds(name: str) -> dict:
+    """The kinds file a profile names in its `config:` (kinds=PATH)."""
+    entry = next(c for c in _profile(name)["config"] if c.startswith("kinds="))
+    return yaml.safe_load((ROOT / entry.split("=", 1)[1]).read_text())
+
+
+def _graph_kinds() -> set[str]:
+    from ganflow.params import load_params
+    from ganflow.stages.graph import derive
+
+    return {s.kind for s in derive(load_params(ROOT / "params.yaml")).values()}
 
 
 @pytest.mark.parametrize("name", ["local", "slurm"])
-def test_profile_covers_every_torch_stage_and_names_no_stale_rule(name):
-    prof, stages = _profile(name), _stages()
-    torch_stages = {s for s in stages if s.startswith(TORCH_STAGES)}
-    for key in ("set-threads", "set-resources"):
-        missing = sorted(torch_stages - set(prof[key]))
-        assert not missing, f"workflow/profiles/{name}/config.yaml {key}: add entries for {missing}"
-        stale = sorted(set(prof[key]) - set(stages))
-        assert not stale, f"workflow/profiles/{name}/config.yaml {key}: rules not in dvc.yaml: {stale}"
-    assert all(prof["set-threads"][s] > 2 for s in torch_stages if s.startswith("train_"))
+def test_profile_keys_resources_by_kind_and_covers_every_torch_kind(name):
+    kinds = _kinds(name)
+    assert set(TORCH_KINDS) <= set(kinds), f"workflow/profiles/{name}/kinds.yaml: give every torch kind an entry"
+    unknown = set(kinds) - _graph_kinds()
+    assert not unknown, f"workflow/profiles/{name}/kinds.yaml names kinds no stage has: {sorted(unknown)}"
+    assert kinds["train"]["threads"] > 2
+    config = _profile(name)
+    assert "set-threads" not in config and "set-resources" not in config, "per-rule entries would name experiments"
 
 
-def test_slurm_profile_gives_training_a_gpu_and_memory():
-    prof = _profile("slurm")
-    assert prof["executor"] == "slurm"
-    for stage in _stages():
-        res = prof["set-resources"].get(stage, {})
-        if stage.startswith(TORCH_STAGES):
-            assert res.get("gpu") == 1 and res.get("mem_mb", 0) >= 8000 and res.get("runtime"), (stage, res)
-        else:
-            assert stage not in prof["set-resources"], f"{stage} is light; it takes default-resources"
+def test_slurm_profile_gives_torch_kinds_a_gpu_and_memory():
+    assert _profile("slurm")["executor"] == "slurm"
+    for kind, entry in _kinds("slurm").items():
+        res = entry["resources"]
+        assert res.get("gpu") == 1 and res.get("mem_mb", 0) >= 8000 and res.get("runtime"), (kind, res)
 
 
-def test_rules_declare_no_resources():
-    """Resources belong to the profiles; the Snakefile is the same everywhere."""
-    for f in (ROOT / "Snakefile", ROOT / "workflow" / "graph.smk"):
-        assert not re.search(r"^\s*resources\s*:", f.read_text(), re.M), f"{f} declares resources"
+def test_rules_declare_no_resource_values():
+    """Resource values belong to the kinds files; the Snakefile is the same everywhere."""
+    text = (ROOT / "Snakefile").read_text() + (ROOT / "workflow" / "common.smk").read_text()
+    assert not re.search(r"(gpu|mem_mb|runtime|slurm_partition)\s*[=:]\s*\d", text)
 
 
 def _dry_run(work, profile: str, *extra: str) -> dict[str, str]:

@@ -222,8 +222,6 @@ def _cross_check(p: Params) -> list[str]:
                 MODELS[exp.model].Config(**p.train[name].net)
             except ValidationError as e:
                 problems += [f"train.{name}.net.{_dotted(err['loc'])}: {err['msg']}" for err in e.errors()]
-        if exp.task == "inpaint" and exp.dataset not in p.mask:
-            problems.append(f"mask.{exp.dataset}: missing (experiment {name!r} inpaints, so its dataset needs a mask rule)")
     for name in p.train:
         if name not in p.experiments:
             problems.append(f"train.{name}: no experiment of that name under experiments")
@@ -247,14 +245,20 @@ def _cross_check(p: Params) -> list[str]:
     return problems
 
 
-def _with_model_tasks(p: Params) -> Params:
-    """An experiment without ``task:`` takes the task its model declares."""
+def _with_implicit_entries(p: Params) -> Params:
+    """What params.yaml may leave out, filled in: an experiment without ``task:`` takes the task its
+    model declares; a data set that an inpainting experiment uses without a ``mask.<dataset>``
+    entry is masked with the defaults (defaults.yaml's mask section)."""
     from ganflow.models import MODELS, load_all
 
     load_all()
     experiments = {name: e if e.task or e.model not in MODELS else e.model_copy(update={"task": MODELS[e.model].task})
                    for name, e in p.experiments.items()}
-    return p.model_copy(update={"experiments": experiments})
+    mask = dict(p.mask)
+    for e in experiments.values():
+        if e.task == "inpaint" and e.dataset in p.datasets:
+            mask.setdefault(e.dataset, MaskParams())
+    return p.model_copy(update={"experiments": experiments, "mask": mask})
 
 
 def parse_params(raw: Any, origin: str = "params.yaml") -> Params:
@@ -265,7 +269,7 @@ def parse_params(raw: Any, origin: str = "params.yaml") -> Params:
     except ValidationError as e:
         lines = [f"  {_dotted(err['loc'])}: {err['msg']}" for err in e.errors()]
         raise ParamsError(f"{origin} has {len(lines)} problem(s):\n" + "\n".join(lines)) from None
-    p = _with_model_tasks(p)
+    p = _with_implicit_entries(p)
     problems = _cross_check(p)
     if problems:
         raise ParamsError(f"{origin} has {len(problems)} problem(s):\n" + "\n".join(f"  {x}" for x in problems))

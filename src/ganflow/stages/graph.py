@@ -213,7 +213,9 @@ def derive(params: Params) -> dict[str, Stage]:
     compared: list[str] = []
     for exp in params.experiments:
         compared += b.experiment(exp)
-    b.add("compare", None, data=compared, outs=[paths.RESULTS / "compare"], reads=["experiments"])
+    # compare lists each experiment's task, which an experiment may leave to its model's module.
+    models = sorted({_model_module(e.model) for e in params.experiments.values()})
+    b.add("compare", None, data=compared, roots=models, outs=[paths.RESULTS / "compare"], reads=["experiments"])
     b.grading()
     return b.stages
 
