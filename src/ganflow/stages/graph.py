@@ -66,6 +66,7 @@ class Stage:
     kind: str               # fetch, pair, mask, train, ...: what profiles key resources on
     cmd: str
     data: tuple[str, ...]   # the artifacts it reads (outputs of other stages)
+    roots: tuple[str, ...]  # the modules it runs (its closure is `code`)
     code: tuple[str, ...]   # the source files it runs, relative to the project root
     outs: tuple[Out, ...]
     reads: tuple[str, ...]  # dotted params keys it reads
@@ -122,9 +123,10 @@ class _Builder:
         name = f"{kind}_{target}" if target else kind
         if name not in self.stages:
             flag = "" if target is None else (f" --dataset {target}" if kind in DATASET_KINDS else f" --exp {target}")
+            modules = (f"ganflow.stages.{kind}", *roots)
             self.stages[name] = Stage(
                 name=name, kind=kind, cmd=f"ganflow {kind}{flag}", data=tuple(data),
-                code=code_files([f"ganflow.stages.{kind}", *roots]),
+                roots=modules, code=code_files(list(modules)),
                 outs=tuple(o if isinstance(o, Out) else Out(str(o)) for o in outs),
                 reads=tuple(reads))
         return name
