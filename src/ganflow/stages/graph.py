@@ -41,7 +41,7 @@ from ganflow.stages import paths
 DVC_FILE = Path("dvc.yaml")
 PARAMS_FILE = Path("params.yaml")
 SRC_ROOT = imports.PACKAGE_DIR.parent  # .../src: code deps are written relative to the project root
-TORCH_KINDS = ("train", "sample", "evaluate", "classifier", "text_encoder")
+DATASET_KINDS = ("fetch", "pair", "mask", "classifier", "text_encoder", "answer_key")  # run with --dataset
 LABELLED_LAYOUTS = ("labelled", "captioned")  # sources whose data sets carry a class per image
 
 
@@ -84,18 +84,16 @@ def code_files(modules: list[str]) -> tuple[str, ...]:
     return tuple(sorted(_rel(p) for p in imports.closure(modules)))
 
 
-def _source_module(source_name: str) -> str:
+def _source(source_name: str):
     from ganflow.data.sources import get_source, load_all
 
     load_all()
-    return inspect.getmodule(get_source(source_name).fetch).__name__
+    return get_source(source_name)
 
 
-def _source_layout(source_name: str) -> str:
-    from ganflow.data.sources import get_source
-
-    _source_module(source_name)  # loads the registry
-    return get_source(source_name).layout
+def _source_module(source_name: str) -> str:
+    """The module that registers a data source (loaded by name at run time, so a root of its closure)."""
+    return inspect.getmodule(_source(source_name).fetch).__name__
 
 
 def task_module(task: str) -> ModuleType:
@@ -169,7 +167,7 @@ class _Builder:
         samples, plots = str(paths.samples_dir(exp)), str(paths.plots_dir(exp))
         metrics = list(task.METRICS)
         eval_data = [samples, model, *inputs, self.weights()]
-        if task.SCORED_BY_CLASSIFIER and _source_layout(self.p.datasets[e.dataset].source) in LABELLED_LAYOUTS:
+        if task.SCORED_BY_CLASSIFIER and _source(self.p.datasets[e.dataset].source).layout in LABELLED_LAYOUTS:
             eval_data.append(self.dataset_artifact("classifier", e.dataset))
             metrics.insert(1, "classifier")
         metric_files = [str(paths.metric_file(exp, m)) for m in metrics]
@@ -205,8 +203,6 @@ class _Builder:
                        grading / "findings", Out(str(grading / "summary.json"), cache=False, metric=True)],
                  reads=["grading"])
 
-
-DATASET_KINDS = ("fetch", "pair", "mask", "classifier", "text_encoder", "answer_key")
 
 
 def derive(params: Params) -> dict[str, Stage]:
