@@ -58,7 +58,8 @@ MARK_BUILT = f"mkdir -p {BUILT_DIR} && touch {BUILT_DIR}/{{rule}}"
 
 
 def built_by_this_run():
-    """The stages whose jobs finished during this run (marker touched after RUN_STARTED)."""
+    """The stages whose jobs finished during this run (marker touched after RUN_STARTED; the second
+    of slack covers file systems that store modification times in whole seconds)."""
     if not BUILT_DIR.is_dir():
         return []
     return sorted(f.name for f in BUILT_DIR.iterdir() if f.name in STAGES and f.stat().st_mtime >= RUN_STARTED - 1)
