@@ -24,7 +24,7 @@ for stage in STAGES.values():
         input: stage.deps
         output: [rule_output(o) for o in stage.outs]
         log: f"logs/{stage.name}.log"
-        params: values=json.dumps(graph.resolved_values(stage, PARAMS), sort_keys=True), cmd=stage.cmd
+        params: values=json.dumps(PARAM_VALUES[stage.name], sort_keys=True), cmd=stage.cmd
         threads: KINDS.get(stage.kind, {}).get("threads", 1)
         resources: **KINDS.get(stage.kind, {}).get("resources", {})
         # A constant string: a shell directive is evaluated when the job runs, after this loop has

@@ -164,3 +164,19 @@ def test_a_stage_run_by_dvc_on_a_stale_dvc_yaml_refuses(tmp_path):
                           text=True, env={**os.environ, "DVC_STAGE": "fetch_lfw_faces"})
     assert proc.returncode == 1 and "run `ganflow graph`" in proc.stderr
     assert not (work / "data/raw/lfw_faces").exists(), "nothing is built on a stale graph"
+
+
+def test_the_cached_derivation_is_the_derivation_and_a_params_edit_invalidates_it(tmp_path, monkeypatch):
+    params_file, cache = tmp_path / "params.yaml", tmp_path / "graph.json"
+    params_file.write_text((ROOT / "params.yaml").read_text())
+    fresh = graph.load_cached(params_file, cache)
+    params, stages, text = graph.load(params_file)
+    assert fresh == (stages, {n: graph.resolved_values(s, params) for n, s in stages.items()}, text)
+
+    def no_derivation(*_):
+        raise AssertionError("derived again although nothing changed")
+    monkeypatch.setattr(graph, "load", no_derivation)
+    assert graph.load_cached(params_file, cache) == fresh  # read back from the cache
+    params_file.write_text(params_file.read_text().replace("lr: 0.0002", "lr: 0.0003", 1))
+    with pytest.raises(AssertionError, match="derived again"):
+        graph.load_cached(params_file, cache)

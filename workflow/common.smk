@@ -82,7 +82,7 @@ def record_with_dvc(stage_names):
 
 
 # The derived graph, and dvc.yaml brought in line with it, so both tools see the same stages.
-PARAMS, STAGES, DVC_TEXT = graph.load(PARAMS_FILE)
+STAGES, PARAM_VALUES, DVC_TEXT = graph.load_cached(PARAMS_FILE)
 if graph.sync_dvc_yaml(DVC_TEXT):
     print("ganflow: dvc.yaml rewritten from params.yaml and the code (the derived graph changed)")
 KINDS = yaml.safe_load(Path(config.get("kinds", "workflow/kinds.yaml")).read_text()) or {}
