@@ -149,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     # about what is stale: refuse before anything is built.
     from ganflow.stages.graph import check_when_run_by_dvc
 
-    check_when_run_by_dvc(args.params)
+    check_when_run_by_dvc(params, args.params)
     stage = importlib.import_module(f"ganflow.stages.{args.stage}")
     kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "params", "quiet", "verbose")}
     target = kwargs.get("exp") or kwargs.get("dataset")

@@ -381,10 +381,11 @@ def check_dvc_yaml(text: str, dvc_file: Path = DVC_FILE) -> None:
                      f"{', '.join(diff[:8])}{' ...' if len(diff) > 8 else ''}); run `ganflow graph` to rewrite it")
 
 
-def check_when_run_by_dvc(params_file: Path = PARAMS_FILE) -> None:
-    """Called by the CLI before a stage runs: under `dvc repro` (DVC_STAGE set), refuse a stale dvc.yaml."""
+def check_when_run_by_dvc(params: Params, params_file: Path = PARAMS_FILE) -> None:
+    """Called by the CLI before a stage runs, with the params it already loaded: under `dvc repro`
+    (DVC_STAGE set), refuse a stale dvc.yaml."""
     if os.environ.get("DVC_STAGE") and DVC_FILE.exists():
-        check_dvc_yaml(load(params_file)[2])
+        check_dvc_yaml(render_dvc_yaml(derive(params), read_raw(params_file)))
 
 
 # -- the `ganflow graph` tool ------------------------------------------------------------------------
