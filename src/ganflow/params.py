@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
+from ganflow.errors import ParamsError
+
 DEFAULT_PARAMS = Path("params.yaml")
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 # Sections that params.yaml keys by name (datasets.<name>, ...): defaults.yaml holds one template
@@ -186,17 +188,15 @@ class Params(Strict):
 
     def experiment(self, name: str) -> ExperimentParams:
         if name not in self.experiments:
-            raise SystemExit(f"unknown experiment {name!r}; params.yaml defines: {sorted(self.experiments)}")
+            raise ParamsError(f"unknown experiment {name!r}; params.yaml defines: {sorted(self.experiments)}")
         return self.experiments[name]
 
     def dataset(self, name: str) -> DatasetParams:
         if name not in self.datasets:
-            raise SystemExit(f"unknown dataset {name!r}; params.yaml defines: {sorted(self.datasets)}")
+            raise ParamsError(f"unknown dataset {name!r}; params.yaml defines: {sorted(self.datasets)}")
         return self.datasets[name]
 
 
-class ParamsError(SystemExit):
-    """Raised with every problem of a params file, one per line."""
 
 
 def _dotted(loc: tuple) -> str:

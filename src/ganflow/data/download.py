@@ -43,6 +43,8 @@ from typing import BinaryIO, Callable, Iterator, Sequence
 
 from tqdm import tqdm
 
+from ganflow import errors
+
 __all__ = ["DownloadError", "download", "gdrive_url"]
 
 CHUNK_SIZE = 1 << 20
@@ -57,7 +59,7 @@ _GDRIVE_HOSTS = ("drive.google.com", "drive.usercontent.google.com", "docs.googl
 _GDRIVE_ID = re.compile(r"[0-9A-Za-z_-]{10,}")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(errors.DownloadError, RuntimeError):
     """Every URL failed.
 
     ``failures`` holds ``(url, reason)`` pairs in the order the URLs were tried;

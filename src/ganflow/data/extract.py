@@ -40,12 +40,14 @@ from typing import IO, Callable, Iterable, Iterator
 
 from tqdm import tqdm
 
+from ganflow.errors import ArchiveError
+
 __all__ = ["UnsafeArchiveError", "safe_extract"]
 
 CHUNK_SIZE = 1 << 20
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(ArchiveError, ValueError):
     """The archive (or one of its members) is refused; nothing was extracted.
 
     ``archive`` is the archive's path, ``member`` the offending member name

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ganflow import errors
 from ganflow.atomic import atomic_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-class ImageError(ValueError):
+class ImageError(errors.ImageError, ValueError):
     """An image file that cannot be used; the message names the file."""
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ganflow import errors
 from ganflow.atomic import write_json
 from ganflow.data.images import IMAGE_SUFFIXES, ImageError, list_images, load_image, resize, save_image
 from ganflow.data.split import seeded_split, split_rule
@@ -47,7 +48,7 @@ CAPTION_JOIN = " | "
 _MAX_LISTED = 200  # problems printed in one error; the rest are counted
 
 
-class LayoutError(ValueError):
+class LayoutError(errors.DataError, ValueError):
     """Raw data that does not have the layout a source expects; the message names the path."""
 
 

@@ -36,7 +36,7 @@ import yaml
 
 from ganflow import imports
 from ganflow.atomic import write_text
-from ganflow.errors import GanflowError
+from ganflow.errors import GraphError
 from ganflow.params import DEFAULTS, DEFAULTS_FILE, NAMED_SECTIONS, Params, load_params
 from ganflow.stages import paths
 
@@ -47,8 +47,6 @@ DATASET_KINDS = ("fetch", "pair", "mask", "classifier", "text_encoder", "answer_
 LABELLED_LAYOUTS = ("labelled", "captioned")  # sources whose data sets carry a class per image
 
 
-class GraphError(GanflowError):
-    """dvc.yaml does not match what params.yaml and the code derive."""
 
 
 @dataclass(frozen=True)

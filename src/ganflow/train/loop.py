@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from ganflow.errors import TrainingError
 from ganflow.data.tensors import BatchStream
 from ganflow.models.base import GAN
 from ganflow.train.checkpoint import save_checkpoint
@@ -33,7 +34,7 @@ class LoopSettings:
     channels_last: bool = False  # NHWC weights and batches (train.<exp>.channels_last)
 
 
-class NonFiniteLoss(RuntimeError):
+class NonFiniteLoss(TrainingError, RuntimeError):
     pass
 
 
