@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
+from ganflow.errors import GanflowError
 import torch
 
 from ganflow.data.images import load_image
@@ -102,7 +104,7 @@ def test_domains_selects_columns_and_checks_exclusivity(in_tmp, base_params):
     assert info.n_classes == 2 and tensors["image"].shape[1:] == (1, 8, 8) and tensors["image"].min() >= -1
 
     bad = _stargan_params(base_params, domains=["digit_3", "Blond_Hair"])
-    with pytest.raises(SystemExit, match="train.sg.net.domains"):
+    with pytest.raises(GanflowError, match="train.sg.net.domains"):
         domains.read_split(bad, "sg", "train")
     multi_on_exclusive = _stargan_params(base_params, domains=["digit_1"], labels="multi")
     assert len(domains.read_split(multi_on_exclusive, "sg", "test").ids) == len(m[m.split == "test"])

@@ -3,6 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ganflow.errors import GanflowError
+
 from ganflow.data import masking
 from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.split import seeded_split
@@ -61,7 +63,7 @@ def test_corrupt_image_stops_pair_naming_the_file(in_tmp, base_params):
     fetch.run(p, "lfw_faces")
     bad = in_tmp / "data/raw/lfw_faces/images/face_007.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
-    with pytest.raises(SystemExit, match="face_007.png"):
+    with pytest.raises(GanflowError, match="face_007.png"):
         pair.run(p, "lfw_faces")
     assert not (in_tmp / "data/pairs/lfw_faces").exists()  # nothing half-made under the final name
 

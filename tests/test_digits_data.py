@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
+from ganflow.errors import GanflowError
 import yaml
 
 from ganflow.data import captions as cap
@@ -147,5 +149,5 @@ def test_a_broken_raw_file_is_named(in_tmp):
     bad = in_tmp / "data" / "raw" / "digits"
     bad.mkdir(parents=True)
     np.savez(bad / "digits.npz", images=np.zeros((3, 8, 8)), target=np.array([1, 2]))
-    with pytest.raises(SystemExit, match=r"digits\.npz.*do not match"):
+    with pytest.raises(GanflowError, match=r"digits\.npz.*do not match"):
         pair.run(parse_params(raw), "digits")

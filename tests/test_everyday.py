@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from ganflow.errors import GanflowError
 import yaml
 from PIL import Image
 
 from conftest import copy_project, tiny_params
-from ganflow.cli import main as ganflow
+from ganflow.cli import run as ganflow
 from ganflow.data.images import load_image
 from ganflow.data.inference import Fit, find_white_box, fit_square, to_channels, translate_resized, translate_tiled
 
@@ -108,10 +110,10 @@ def test_translate_errors_name_the_problem(at, tmp_path, case):
         "unknown_exp": (None, None),
     }[case]
     if argv is None:  # an experiment name that is not in params.yaml
-        with pytest.raises(SystemExit, match="unknown experiment 'nope'"):
+        with pytest.raises(GanflowError, match="unknown experiment 'nope'"):
             ganflow(["translate", "--exp", "nope", str(real), str(tmp_path / "o.png")])
         return
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(GanflowError) as err:
         ganflow(["translate", "--exp", EXP, *argv])
     assert expected in str(err.value)
     assert not (tmp_path / "o.png").exists()
@@ -135,15 +137,15 @@ def test_generate_default_folder_and_refusals(at):
     assert ganflow(["-q", "generate", "--exp", EXP, "-n", "2"]) == 0
     assert len(list((at / "generated" / EXP).glob("*.png"))) == 5  # 2 inputs, 2 outputs, the grid
     assert (at / "generated/.gitignore").read_text().strip().endswith("*")
-    with pytest.raises(SystemExit, match="takes no --class or --caption"):
+    with pytest.raises(GanflowError, match="takes no --class or --caption"):
         ganflow(["generate", "--exp", EXP, "-n", "2", "--class", "3"])
-    with pytest.raises(SystemExit, match="at least 1"):
+    with pytest.raises(GanflowError, match="at least 1"):
         ganflow(["generate", "--exp", EXP, "-n", "0"])
 
 
 def test_translate_before_training_says_what_to_run(at, tmp_path):
     real = sorted((at / "data/masked/lfw_faces/Test/White").glob("*.png"))[0]
-    with pytest.raises(SystemExit, match="run `ganflow train --exp pix2pix` first"):
+    with pytest.raises(GanflowError, match="run `ganflow train --exp pix2pix` first"):
         ganflow(["translate", "--exp", "pix2pix", str(real), str(tmp_path / "o.png")])
 
 
@@ -209,7 +211,7 @@ def test_quiet_and_verbose(at, capsys):
     assert ganflow(["-v", "list", "models"]) == 0
     captured = capsys.readouterr()
     assert "pix2pix_tiny" in captured.out and "ganflow list:" in captured.err and " s" in captured.err
-    with pytest.raises(SystemExit, match="unknown experiment"):
+    with pytest.raises(GanflowError, match="unknown experiment"):
         ganflow(["-v", "summary", "--exp", "nope"])
     assert "Traceback" in capsys.readouterr().err  # verbose: where the error was raised
 
@@ -231,7 +233,7 @@ def test_a_blocked_download_says_where_to_put_the_file(tmp_path):
     options = DownloadOptions(mirrors=[str(tmp_path / "no-mirror")], retries=0)
     cache = tmp_path / "data/downloads/celeba"
     wanted = RemoteFile("list_attr_celeba.txt", md5="75e246fa4810816ffd6ee81facbd244c")
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(GanflowError) as err:
         fetch_remote(wanted, [], options, cache)
     message = str(err.value)
     assert f"put it at {(cache / 'list_attr_celeba.txt').resolve()}" in message

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from ganflow.errors import GanflowError
 import torch
 from PIL import Image
 
-from ganflow.cli import main
+from ganflow.cli import run as ganflow_run
 from ganflow.hashing import sha256_file
 from ganflow.metrics.frechet import frechet_distance_from_features
 from ganflow.metrics.inception import FID_HELPER_SHA256, FIDInceptionV3, convert_fid_helper_state
@@ -77,7 +79,7 @@ def _run(*args) -> dict:
     threads = torch.get_num_threads()
     try:
         # One batch size throughout: it is part of the cache key (it can move float32 features' last bits).
-        assert main(["fid", *map(str, args), "--threads", "1", "--batch-size", "2"]) == 0
+        assert ganflow_run(["fid", *map(str, args), "--threads", "1", "--batch-size", "2"]) == 0
     finally:
         torch.set_num_threads(threads)
     return json.loads(out.read_text()) if out else {}
@@ -148,8 +150,8 @@ def test_save_stats_then_folder_against_stats_file(folders, weights, first_run, 
         assert f["mu"].shape == (2048,) and f["sigma"].shape == (2048, 2048) and f["features"].shape == (3, 2048)
     rec = _run(stats, b, "--weights", weights, "--json", tmp_path / "s.json", "--cache-dir", tmp / "cache")
     assert rec["value"] == rec1["value"]
-    with pytest.raises(SystemExit, match="exists; refusing to overwrite"):
-        main(["fid", "--save-stats", str(a), str(stats)])
+    with pytest.raises(GanflowError, match="exists; refusing to overwrite"):
+        ganflow_run(["fid", "--save-stats", str(a), str(stats)])
 
 
 def test_fewer_than_two_images_stop_with_the_folder_named(folders, tmp_path):
@@ -163,8 +165,8 @@ def test_fewer_than_two_images_stop_with_the_folder_named(folders, tmp_path):
     assert f"{one}: 1 image file(s)" in proc.stderr and "at least 2 images" in proc.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(SystemExit, match="0 image file"):
-        main(["fid", str(folders[0]), str(empty)])
+    with pytest.raises(GanflowError, match="0 image file"):
+        ganflow_run(["fid", str(folders[0]), str(empty)])
 
 
 def test_nan_features_stop_with_the_folder_named(folders, model, tmp_path):
@@ -175,25 +177,25 @@ def test_nan_features_stop_with_the_folder_named(folders, model, tmp_path):
     two.mkdir()
     for name in ("0.png", "1.png"):
         shutil.copy(folders[1] / name, two / name)
-    with pytest.raises(SystemExit, match=rf"{two}: Inception features contain NaN"):
+    with pytest.raises(GanflowError, match=rf"{two}: Inception features contain NaN"):
         _run(two, two, "--weights", tmp_path / "nan.pt")
 
 
 def test_bad_paths_and_stats_files(folders, weights, tmp_path):
-    with pytest.raises(SystemExit, match="neither a folder of images nor an .npz"):
-        main(["fid", str(tmp_path / "missing"), str(folders[1])])
+    with pytest.raises(GanflowError, match="neither a folder of images nor an .npz"):
+        ganflow_run(["fid", str(tmp_path / "missing"), str(folders[1])])
     np.savez(tmp_path / "nomu.npz", sigma=np.eye(3))
     np.savez(tmp_path / "d3.npz", mu=np.zeros(3), sigma=np.eye(3))
     np.savez(tmp_path / "d4.npz", mu=np.zeros(4), sigma=np.eye(4))
-    with pytest.raises(SystemExit, match=r"nomu.npz: missing key\(s\) \['mu'\]"):
-        main(["fid", str(tmp_path / "nomu.npz"), str(tmp_path / "d3.npz")])
-    with pytest.raises(SystemExit, match="different lengths"):
-        main(["fid", str(tmp_path / "d3.npz"), str(tmp_path / "d4.npz")])
+    with pytest.raises(GanflowError, match=r"nomu.npz: missing key\(s\) \['mu'\]"):
+        ganflow_run(["fid", str(tmp_path / "nomu.npz"), str(tmp_path / "d3.npz")])
+    with pytest.raises(GanflowError, match="different lengths"):
+        ganflow_run(["fid", str(tmp_path / "d3.npz"), str(tmp_path / "d4.npz")])
     bad = tmp_path / "bad"
     shutil.copytree(folders[1], bad)
     (bad / "0.png").write_bytes(b"\x89PNG broken")
-    with pytest.raises(SystemExit, match=r"0.png: not a readable image"):
-        main(["fid", str(bad), str(folders[1]), "--weights", str(weights)])
+    with pytest.raises(GanflowError, match=r"0.png: not a readable image"):
+        ganflow_run(["fid", str(bad), str(folders[1]), "--weights", str(weights)])
 
 
 def test_stats_from_different_weights_are_flagged(tmp_path, capsys):
@@ -202,6 +204,6 @@ def test_stats_from_different_weights_are_flagged(tmp_path, capsys):
     rng = np.random.default_rng(0)
     for name, digest in (("x.npz", "a" * 64), ("y.npz", "b" * 64)):
         save_stats(tmp_path / name, stats_from_features(rng.standard_normal((5, 8)), extractor_sha256=digest))
-    assert main(["fid", str(tmp_path / "x.npz"), str(tmp_path / "y.npz")]) == 0
+    assert ganflow_run(["fid", str(tmp_path / "x.npz"), str(tmp_path / "y.npz")]) == 0
     err = capsys.readouterr().err
     assert "different Inception weights" in err and "aaaaaaaaaaaa" in err and "bbbbbbbbbbbb" in err

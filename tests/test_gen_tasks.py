@@ -10,6 +10,8 @@ import json
 
 import numpy as np
 import pytest
+
+from ganflow.errors import GanflowError
 import yaml
 
 TINY_TRAIN = {"steps": 2, "batch_size": 8, "log_every": 1, "snapshot_every": 1, "checkpoint_every": 1,
@@ -161,5 +163,5 @@ def test_text2img_without_an_encoder_says_which_stage_to_run(workspace, tmp_path
     from ganflow.stages.tasks import captioned
 
     monkeypatch.setattr(captioned.paths, "text_encoder_dir", lambda ds: tmp_path / "nowhere")
-    with pytest.raises(SystemExit, match="ganflow text_encoder --dataset digits"):
+    with pytest.raises(GanflowError, match="ganflow text_encoder --dataset digits"):
         captioned.training_tensors(params, "text2img")

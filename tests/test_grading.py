@@ -11,6 +11,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
+from ganflow.errors import GanflowError
 from PIL import Image
 
 from ganflow.data.images import save_image
@@ -305,23 +307,23 @@ def test_strong_baseline_read_from_the_experiment_rmse_json(homework):
     assert summary["anchors"]["sources"]["strong"] == "results/pix2pix_tiny/rmse.json (value)"
 
     rmse_json.write_text(json.dumps({**record, "reference_sha256": "0" * 64}))
-    with pytest.raises(SystemExit, match="another version of the test set"):
+    with pytest.raises(GanflowError, match="another version of the test set"):
         grade.run(params_for({}, experiments=True))
     rmse_json.write_text(json.dumps({**record, "dataset": "lfw_faces"}))
-    with pytest.raises(SystemExit, match="measured on 'lfw_faces'"):
+    with pytest.raises(GanflowError, match="measured on 'lfw_faces'"):
         grade.run(params_for({}, experiments=True))
     rmse_json.unlink()
-    with pytest.raises(SystemExit, match="ganflow evaluate --exp pix2pix_tiny"):
+    with pytest.raises(GanflowError, match="ganflow evaluate --exp pix2pix_tiny"):
         grade.run(params_for({}, experiments=True))
 
 
 def test_a_strong_baseline_no_better_than_the_input_is_refused(homework):
-    with pytest.raises(SystemExit, match="must be below the masked-input baseline"):
+    with pytest.raises(GanflowError, match="must be below the masked-input baseline"):
         grade.run(params_for({"strong_rmse": 0.9}))
 
 
 def test_grading_params_are_checked_at_load():
-    with pytest.raises(SystemExit, match=r"grading\.dataset: unknown dataset 'nope'"):
+    with pytest.raises(GanflowError, match=r"grading\.dataset: unknown dataset 'nope'"):
         params_for({"dataset": "nope"})
-    with pytest.raises(SystemExit, match=r"grading\.noise_factor"):
+    with pytest.raises(GanflowError, match=r"grading\.noise_factor"):
         params_for({"noise_factor": 0.5})

@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from ganflow.errors import GanflowError
 import yaml
 from PIL import Image
 
-from ganflow.cli import main
+from ganflow.cli import run as ganflow_run
 from ganflow.data import layouts
 from ganflow.data.images import resize
 from ganflow.data.sources.common import tree_sha256
@@ -37,7 +39,7 @@ def project(tmp_path, monkeypatch):
 
 def run(*stages: str, dataset: str = "d") -> None:
     for s in stages:
-        main([s, "--dataset", dataset, "--params", "params.yaml"])
+        ganflow_run([s, "--dataset", dataset, "--params", "params.yaml"])
 
 
 def png(path: Path, value: int, size=(12, 12), mode="L") -> Path:
@@ -125,10 +127,10 @@ def test_user_archive_checked_by_sha256_and_wrapper_folder_skipped(project, tmp_
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
 
     project("d", "anime_faces", {"archive": str(archive)})
-    with pytest.raises(SystemExit, match=r"datasets\.d\.options: .*sha256 is required with archive"):
+    with pytest.raises(GanflowError, match=r"datasets\.d\.options: .*sha256 is required with archive"):
         run("fetch")
     project("d", "anime_faces", {"archive": str(archive), "sha256": "1" * 64})
-    with pytest.raises(SystemExit, match=rf"datasets\.d\.options\.archive = .*sha256 is {sha}"):
+    with pytest.raises(GanflowError, match=rf"datasets\.d\.options\.archive = .*sha256 is {sha}"):
         run("fetch")
     assert not Path("data/raw/d").exists()
 
@@ -149,7 +151,7 @@ def test_folder_tree_checksum(project):
     run("fetch")
     assert json.loads(Path("data/raw/d/source.json").read_text())["files"][0]["tree_sha256"] == good
     png(Path("imgs/1.png"), 99)
-    with pytest.raises(SystemExit, match=f"tree sha256 is [0-9a-f]{{64}}, but datasets.d.options.sha256 says {good}"):
+    with pytest.raises(GanflowError, match=f"tree sha256 is [0-9a-f]{{64}}, but datasets.d.options.sha256 says {good}"):
         run("fetch")
 
 
@@ -159,7 +161,7 @@ def test_image_folder_channels_must_agree_unless_converted(project):
     png(Path("mix/c.png"), 10, mode="RGB")
     project("d", "image_folder", {"path": "mix"})
     run("fetch")
-    with pytest.raises(SystemExit, match=r"mixed grayscale and colour.*options.channels"):
+    with pytest.raises(GanflowError, match=r"mixed grayscale and colour.*options.channels"):
         run("pair")
     project("d", "image_folder", {"path": "mix", "channels": 3})
     run("pair")
@@ -186,7 +188,7 @@ def test_bad_inputs_listed_in_one_error(project):
     _bad_pairs()
     project("d", "paired_folders", {"path": "bad"})
     run("fetch")
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(GanflowError) as err:
         run("pair")
     text = str(err.value)
     assert "4 bad input(s)" in text and "on_bad: skip" in text
@@ -219,7 +221,7 @@ def test_homework_test_real_must_match(project):
     png(Path("hw/Test/Real/5.png"), 100)
     project("d", "homework_folders", {"path": "hw"})
     run("fetch")
-    with pytest.raises(SystemExit, match=r"Test/White/6.png: unmatched: no partner named 6\.\* in .*Test/Real"):
+    with pytest.raises(GanflowError, match=r"Test/White/6.png: unmatched: no partner named 6\.\* in .*Test/Real"):
         run("pair")
 
 
@@ -227,7 +229,7 @@ def test_wrong_layout_is_named(project):
     png(Path("flat/x.png"), 1)
     project("d", "homework_folders", {"path": "flat"})
     run("fetch")
-    with pytest.raises(SystemExit, match=r"not the homework layout; missing folder\(s\)"):
+    with pytest.raises(GanflowError, match=r"not the homework layout; missing folder\(s\)"):
         run("pair")
 
 
@@ -244,10 +246,10 @@ def test_duplicate_ids_are_bad_inputs(project):
 
 def test_missing_location_options(project):
     project("d", "image_folder", {})
-    with pytest.raises(SystemExit, match=r"datasets\.d\.options: .*exactly one of path .* or archive"):
+    with pytest.raises(GanflowError, match=r"datasets\.d\.options: .*exactly one of path .* or archive"):
         run("fetch")
     project("d", "image_folder", {"path": "nowhere"})
-    with pytest.raises(SystemExit, match=r"datasets\.d\.options\.path = nowhere: no such file or folder"):
+    with pytest.raises(GanflowError, match=r"datasets\.d\.options\.path = nowhere: no such file or folder"):
         run("fetch")
 
 

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
+from ganflow.errors import GanflowError
 import torch
 
 from ganflow.data.images import save_image
@@ -121,7 +123,7 @@ def test_classifier_record_on_real_and_collapsed_samples(trained, monkeypatch):
 
 def test_missing_classifier_says_which_command_makes_it(tmp_path, monkeypatch, params):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit, match="ganflow classifier --dataset shapes"):
+    with pytest.raises(GanflowError, match="ganflow classifier --dataset shapes"):
         common.classifier_record(params, "shapes", np.zeros((10, 16, 16)))
 
 
@@ -131,11 +133,11 @@ def test_bad_labels_and_missing_test_split_are_named(tmp_path, monkeypatch, para
     manifest = pd.read_csv(folder / "manifest.csv")
     manifest.loc[3, "label"] = 7
     manifest.to_csv(folder / "manifest.csv", index=False)
-    with pytest.raises(SystemExit, match=r"label is not an integer in 0..2: line 5 \(id train_1_1\)"):
+    with pytest.raises(GanflowError, match=r"label is not an integer in 0..2: line 5 \(id train_1_1\)"):
         stage.run(params, "shapes")
     manifest.loc[3, "label"] = 1
     manifest[manifest["split"] != "test"].to_csv(folder / "manifest.csv", index=False)
-    with pytest.raises(SystemExit, match="no 'test' rows"):
+    with pytest.raises(GanflowError, match="no 'test' rows"):
         stage.run(params, "shapes")
 
 

@@ -10,6 +10,8 @@ import json
 
 import numpy as np
 import pytest
+
+from ganflow.errors import GanflowError
 import torch
 from PIL import Image
 
@@ -127,10 +129,10 @@ def test_memorisation_record_writes_the_closest_pairs(stub, params, tmp_path):
 
 
 def test_inception_score_needs_logits_and_says_where_to_put_the_file(stub, params):
-    with pytest.raises(SystemExit, match=r"pt_inception-2015-12-05-6726825d\.pth.*ganflow weights"):
+    with pytest.raises(GanflowError, match=r"pt_inception-2015-12-05-6726825d\.pth.*ganflow weights"):
         common.generated_set(params, _faces(10, 0), "samples", with_logits=True)
     fake = common.generated_set(params, _faces(10, 0), "samples")
-    with pytest.raises(SystemExit, match="fc, 1008 logits"):
+    with pytest.raises(GanflowError, match="fc, 1008 logits"):
         common.inception_score_record(params, fake)
 
 

@@ -25,10 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from ganflow.errors import GanflowError
 import yaml
 from PIL import Image
 
-from ganflow.cli import main
+from ganflow.cli import run as ganflow_run
 from ganflow.data.sources import celeba, flowers, mnist
 from ganflow.data.sources.common import RemoteFile
 
@@ -115,7 +117,7 @@ def project(tmp_path, monkeypatch):
 
 
 def stage(name: str, dataset: str) -> None:
-    main([name, "--dataset", dataset, "--params", "params.yaml"])
+    ganflow_run([name, "--dataset", dataset, "--params", "params.yaml"])
 
 
 def jpeg(arr: np.ndarray) -> bytes:
@@ -299,7 +301,7 @@ def test_celeba_landmarks_feed_the_mask_stage(server, project, monkeypatch):
 def test_celeba_real_md5_pins_refuse_other_files(server, project, monkeypatch):
     _serve_celeba(server, monkeypatch, _celeba_files({"000001.jpg": 0, "000002.jpg": 2}), patch_md5=False)
     project({"celeba": {"source": "celeba", "options": {"mirrors": [server.url("/celeba/")], "retries": 0}}})
-    with pytest.raises(SystemExit, match="checksum mismatch: md5 expected 00d2c5bc6d35e252742224ab0c1e8fcb .*pinned by ganflow"):
+    with pytest.raises(GanflowError, match="checksum mismatch: md5 expected 00d2c5bc6d35e252742224ab0c1e8fcb .*pinned by ganflow"):
         stage("fetch", "celeba")
     assert not Path("data/raw/celeba").exists()
     assert not Path("data/downloads/celeba/img_align_celeba.zip").exists()
@@ -359,7 +361,7 @@ def test_user_archive_behind_a_url_is_pinned_by_sha256(server, project):
     sha = hashlib.sha256(buf.getvalue()).hexdigest()
     project({"anime": {"source": "anime_faces", "image_size": 8,
                        "options": {"archive": server.url("/kaggle/archive.zip"), "sha256": "f" * 64, "retries": 0}}})
-    with pytest.raises(SystemExit, match=r"(?s)datasets\.anime\.options\.archive: .*checksum mismatch"):
+    with pytest.raises(GanflowError, match=r"(?s)datasets\.anime\.options\.archive: .*checksum mismatch"):
         stage("fetch", "anime")
     project({"anime": {"source": "anime_faces", "image_size": 8,
                        "options": {"archive": server.url("/kaggle/archive.zip"), "sha256": sha}}})
@@ -371,7 +373,7 @@ def test_user_archive_behind_a_url_is_pinned_by_sha256(server, project):
 def test_mnist_truncated_idx_is_named(tmp_path):
     path = tmp_path / "x-images-idx3-ubyte.gz"
     path.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + b"\0" * 100))
-    with pytest.raises(SystemExit, match=r"x-images-idx3-ubyte.gz: 100 data bytes.*truncated"):
+    with pytest.raises(GanflowError, match=r"x-images-idx3-ubyte.gz: 100 data bytes.*truncated"):
         mnist.read_idx(path)
 
 
@@ -417,16 +419,16 @@ def test_flowers_captions_from_a_pinned_archive(server, project, monkeypatch, tm
     opts = {"mirrors": [server.url("/vgg/")], "captions": str(archive)}
 
     project({"ft": {"source": "flowers102_captions", "image_size": 8, "options": opts}})
-    with pytest.raises(SystemExit, match=r"datasets\.ft\.options: .*captions_sha256 is required"):
+    with pytest.raises(GanflowError, match=r"datasets\.ft\.options: .*captions_sha256 is required"):
         stage("fetch", "ft")
     project({"ft": {"source": "flowers102_captions", "image_size": 8, "options": {**opts, "captions_sha256": "0" * 64}}})
-    with pytest.raises(SystemExit, match=r"datasets\.ft\.options\.captions = .*sha256 is [0-9a-f]{64}"):
+    with pytest.raises(GanflowError, match=r"datasets\.ft\.options\.captions = .*sha256 is [0-9a-f]{64}"):
         stage("fetch", "ft")
     assert not Path("data/raw/ft").exists()
 
     project({"ft": {"source": "flowers102_captions", "image_size": 8, "options": {**opts, "captions_sha256": sha}}})
     stage("fetch", "ft")
-    with pytest.raises(SystemExit, match=r"(?s)1 bad input.*image_00006.jpg: no captions"):
+    with pytest.raises(GanflowError, match=r"(?s)1 bad input.*image_00006.jpg: no captions"):
         stage("pair", "ft")
     project({"ft": {"source": "flowers102_captions", "image_size": 8,
                     "options": {**opts, "captions_sha256": sha, "on_bad": "skip"}}})
@@ -444,7 +446,7 @@ def test_flowers_captions_from_a_pinned_archive(server, project, monkeypatch, tm
 def test_wrong_checksum_fails_leaving_nothing(server, project):
     server.files["/pix2pix/facades.tar.gz"] = tar_gz(PIX2PIX)
     project(pix2pix_params(server, sha256="ab" * 32))
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(GanflowError) as err:
         stage("fetch", "facades")
     assert f"checksum mismatch: sha256 expected {'ab' * 32}" in str(err.value) and server.url("/pix2pix/facades.tar.gz") in str(err.value)
     assert leftovers() == ["data/downloads/.gitignore"]
@@ -455,7 +457,7 @@ def test_truncated_transfer_fails_then_resumes(server, project):
     server.files["/pix2pix/facades.tar.gz"] = archive
     server.truncate["/pix2pix/facades.tar.gz"] = 1
     project(pix2pix_params(server, sha256=hashlib.sha256(archive).hexdigest()))
-    with pytest.raises(SystemExit, match="truncated"):
+    with pytest.raises(GanflowError, match="truncated"):
         stage("fetch", "facades")
     # Only the resumable .part is left; nothing under a final name, no raw folder.
     assert leftovers() == ["data/downloads/.gitignore", "data/downloads/pix2pix/facades.tar.gz.part"]
@@ -468,7 +470,7 @@ def test_truncated_transfer_fails_then_resumes(server, project):
 def test_every_mirror_failing_lists_every_url(server, project):
     project({"facades": {"source": "pix2pix", "options": {
         "set": "facades", "mirrors": [server.url("/one/"), server.url("/two/")], "retries": 0}}})
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(GanflowError) as err:
         stage("fetch", "facades")
     text = str(err.value)
     assert server.url("/one/facades.tar.gz") in text and server.url("/two/facades.tar.gz") in text
@@ -479,7 +481,7 @@ def test_every_mirror_failing_lists_every_url(server, project):
 def test_path_traversal_member_refused_leaving_nothing(server, project, tmp_path, member):
     server.files["/pix2pix/facades.tar.gz"] = tar_gz({**PIX2PIX, member: b"gotcha"})
     project(pix2pix_params(server))
-    with pytest.raises(SystemExit, match="refusing to extract.*evil.txt"):
+    with pytest.raises(GanflowError, match="refusing to extract.*evil.txt"):
         stage("fetch", "facades")
     assert not Path("data/raw/facades").exists()
     assert not list(tmp_path.parent.rglob("evil.txt")) and not Path("/tmp/evil.txt").exists()
@@ -489,7 +491,7 @@ def test_path_traversal_member_refused_leaving_nothing(server, project, tmp_path
 def test_too_large_archive_refused(server, project):
     server.files["/pix2pix/facades.tar.gz"] = tar_gz(PIX2PIX)
     project(pix2pix_params(server, max_extract_bytes=1000))
-    with pytest.raises(SystemExit, match="exceeds max_bytes=1000"):
+    with pytest.raises(GanflowError, match="exceeds max_bytes=1000"):
         stage("fetch", "facades")
     assert not Path("data/raw").exists() or not any(Path("data/raw").iterdir())
 
@@ -501,7 +503,7 @@ def test_failed_refetch_keeps_the_previous_raw_data(server, project):
     stage("fetch", "facades")
     before = Path("data/raw/facades/source.json").read_text()
     project(pix2pix_params(server, max_extract_bytes=1000))
-    with pytest.raises(SystemExit):
+    with pytest.raises(GanflowError):
         stage("fetch", "facades")
     assert Path("data/raw/facades/source.json").read_text() == before
     assert sorted(p.name for p in Path("data/raw").iterdir()) == ["facades"]
@@ -521,14 +523,14 @@ def test_failed_refetch_keeps_the_previous_raw_data(server, project):
 ])
 def test_bad_options_name_their_key(project, options, message):
     project({"facades": {"source": "pix2pix", "options": options}})
-    with pytest.raises(SystemExit, match=message):
+    with pytest.raises(GanflowError, match=message):
         stage("fetch", "facades")
     assert not Path("data").exists()
 
 
 def test_celeba_attribute_names_are_checked(project):
     project({"c": {"source": "celeba", "options": {"attributes": ["Male", "Smiling_A_Lot"]}}})
-    with pytest.raises(SystemExit, match=r"datasets\.c\.options\.attributes: .*Smiling_A_Lot"):
+    with pytest.raises(GanflowError, match=r"datasets\.c\.options\.attributes: .*Smiling_A_Lot"):
         stage("fetch", "c")
 
 

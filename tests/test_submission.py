@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ganflow.errors import GanflowError
+
 from ganflow.report.submission import (Layout, parse_submission, read_submission, reorder, ordered_test_ids,
                                        to_csv_text)
 
@@ -216,5 +218,5 @@ def test_export_writes_test_set_order_and_grades_clean(in_tmp):
     np.testing.assert_allclose(frame["face_c"].to_numpy(), outputs[2].ravel(), atol=5e-7)
 
     np.savez_compressed(samples / "outputs.npz", ids=np.array(["face_a", "face_b", "face_x"]), final=outputs)
-    with pytest.raises(SystemExit, match=r"missing \['face_c'\], unexpected \['face_x'\]"):
+    with pytest.raises(GanflowError, match=r"missing \['face_c'\], unexpected \['face_x'\]"):
         export.run(params, "tiny")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pickle
 
 import pytest
+
+from ganflow.errors import GanflowError
 import torch
 
 from ganflow.data.tensors import BatchStream
@@ -120,7 +122,7 @@ def test_checkpoint_refuses_a_pickle_payload(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
         pickle.dump({"x": Evil()}, f)
-    with pytest.raises(SystemExit, match="refused to load"):
+    with pytest.raises(GanflowError, match="refused to load"):
         load_checkpoint(path)
 
 

@@ -18,7 +18,7 @@ import traceback
 import warnings
 
 from ganflow import __version__
-from ganflow.errors import GanflowError
+from ganflow.errors import GanflowError, file_being_read
 
 # stage -> (one-line help, the argument that names what it works on)
 STAGES: dict[str, tuple[str, str]] = {
@@ -87,14 +87,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> int:
+    """Run one command and return 0; ganflow's errors propagate as exceptions (notebooks, tests,
+    drivers that call ganflow in-process catch ``GanflowError``)."""
     args = build_parser().parse_args(argv)
     with _verbosity(args.quiet, args.verbose, args.stage):
-        try:
-            return _run(args)
-        except GanflowError as e:
-            print(f"ganflow {args.stage}: {e}", file=sys.stderr)
-            return 1
+        return _run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: every error becomes one sentence on stderr and an exit code.
+
+    1: a ganflow error (bad params, missing input, corrupt file: the message says which and what
+    to do); 70 (EX_SOFTWARE): anything else escaped, which is a ganflow bug or an input nobody
+    foresaw: the message names the command and the file it was reading, ``-v`` shows the traceback;
+    130: interrupted.  argparse's own usage errors keep their exit code 2."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command_name(argv)
+    try:
+        return run(argv)
+    except GanflowError as e:
+        print(f"ganflow {command}: {_without_prefix(str(e), command)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"ganflow {command}: interrupted; finished outputs were left untouched", file=sys.stderr)
+        return 130
+    except Exception as e:  # the last resort: no bare traceback for anything a user can type
+        where = file_being_read(e)
+        print(f"ganflow {command}: unexpected {type(e).__name__}"
+              + (f" while reading {where}" if where else "") + f": {e}\n"
+              "This is a bug in ganflow or an input it does not know how to refuse; rerun with -v "
+              "for the traceback and report it.", file=sys.stderr)
+        return 70
+
+
+def _command_name(argv: list[str]) -> str:
+    """The subcommand in argv (for messages), without parsing it twice."""
+    names = set(STAGES) | set(TOOLS)
+    return next((a for a in argv if a in names), "")
+
+
+def _without_prefix(message: str, command: str) -> str:
+    """Library messages often start with the stage's name already ("pair: ..."): don't say it twice."""
+    prefix = f"{command}: "
+    return message[len(prefix):] if command and message.startswith(prefix) else message
 
 
 @contextlib.contextmanager
@@ -159,8 +195,8 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as e:
         if e.errno == errno.ENOSPC:
             # Outputs are written to temporary names first: nothing half-written is left under a final name.
-            raise SystemExit(f"ganflow {args.stage}: the disk is full ({e.filename or 'while writing'}); "
-                             "free some space and rerun: finished outputs were left untouched") from None
+            raise GanflowError(f"the disk is full ({e.filename or 'while writing'}); "
+                               "free some space and rerun: finished outputs were left untouched") from None
         raise
     return 0
 

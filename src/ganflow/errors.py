@@ -57,6 +57,10 @@ class TrainingError(GanflowError):
     """Training cannot go on (a loss became NaN or infinite, a resume does not match)."""
 
 
+class ReproductionError(GanflowError):
+    """A recorded run cannot be reproduced here (params or data changed), or its numbers differ."""
+
+
 class GradingError(GanflowError):
     """Grading cannot run at all (no answer key, an empty folder); one bad submission is a finding."""
 

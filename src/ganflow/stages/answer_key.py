@@ -14,6 +14,7 @@ import pandas as pd
 
 from ganflow.atomic import atomic_dir, write_json
 from ganflow.data.images import list_images, load_image
+from ganflow.errors import DataError, MissingInputError
 from ganflow.hashing import sha256_file
 from ganflow.params import Params
 from ganflow.provenance import code_version, hash_tree
@@ -34,19 +35,19 @@ def run(params: Params, dataset: str) -> None:
     test = masked / "Test"
     for folder in (test / "Real", test / "White"):
         if not folder.is_dir():
-            raise SystemExit(f"answer_key: {folder} not found; run `ganflow mask --dataset {dataset}` first")
+            raise MissingInputError(f"answer_key: {folder} not found; run `ganflow mask --dataset {dataset}` first")
     ids = ordered_test_ids(test / "Real")
     if not ids:
-        raise SystemExit(f"answer_key: {test / 'Real'} holds no images")
+        raise DataError(f"answer_key: {test / 'Real'} holds no images")
     if ordered_test_ids(test / "White") != ids:
-        raise SystemExit(f"answer_key: {test / 'Real'} and {test / 'White'} do not hold the same image names")
+        raise DataError(f"answer_key: {test / 'Real'} and {test / 'White'} do not hold the same image names")
     truth = np.stack([load_image(test / "Real" / f"{i}.png") for i in ids])
     white = np.stack([load_image(test / "White" / f"{i}.png") for i in ids])
 
     boxes = pd.read_csv(masked / "boxes.csv").set_index("id")
     missing = [i for i in ids if i not in boxes.index]
     if missing:
-        raise SystemExit(f"answer_key: {masked / 'boxes.csv'} has no box for {missing[:10]}")
+        raise DataError(f"answer_key: {masked / 'boxes.csv'} has no box for {missing[:10]}")
     # The reference for "what a real mouth looks like": every box of the data set, whatever its split
     # (Training/, Validation/, Test/ each hold a Real/ folder).
     real = {p.stem: p for split in sorted(masked.iterdir()) if (split / "Real").is_dir()

@@ -19,6 +19,7 @@ import torch
 
 from ganflow.atomic import atomic_dir, write_json
 from ganflow.data.images import ImageError, load_image
+from ganflow.errors import DataError, MissingInputError
 from ganflow.hashing import sha256_file
 from ganflow.nn.classifier import save_classifier
 from ganflow.params import Params
@@ -35,16 +36,16 @@ def read_labelled(folder) -> tuple[pd.DataFrame, list[str], dict]:
     manifest_file, meta_file = folder / "manifest.csv", folder / "dataset.json"
     for f in (manifest_file, meta_file):
         if not f.is_file():
-            raise SystemExit(f"classifier: {f} is missing; run `ganflow pair` for this data set first")
+            raise MissingInputError(f"classifier: {f} is missing; run `ganflow pair` for this data set first")
     meta = json.loads(meta_file.read_text())
     classes = meta.get("classes")
     if not isinstance(classes, list) or len(classes) < 2:
-        raise SystemExit(f"classifier: {meta_file}: needs 'classes' (a list of at least 2 names); the domain "
+        raise DataError(f"classifier: {meta_file}: needs 'classes' (a list of at least 2 names); the domain "
                          f"classifier is for labelled data sets (layout {meta.get('layout')!r})")
     manifest = pd.read_csv(manifest_file)
     missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
     if missing:
-        raise SystemExit(f"classifier: {manifest_file}: missing column(s) {missing}; has {list(manifest.columns)}")
+        raise DataError(f"classifier: {manifest_file}: missing column(s) {missing}; has {list(manifest.columns)}")
     labels = pd.to_numeric(manifest["label"], errors="coerce")
     bad = labels.isna() | (labels % 1 != 0) | (labels < 0) | (labels >= len(classes))
     bad_split = ~manifest["split"].isin(["train", "val", "test"])
@@ -52,12 +53,12 @@ def read_labelled(folder) -> tuple[pd.DataFrame, list[str], dict]:
                        (bad_split, "split is not train, val or test")):
         if mask.any():
             rows = [f"line {i + 2} (id {manifest['id'][i]})" for i in np.flatnonzero(mask.to_numpy())[:5]]
-            raise SystemExit(f"classifier: {manifest_file}: {what}: {', '.join(rows)}"
+            raise DataError(f"classifier: {manifest_file}: {what}: {', '.join(rows)}"
                              + (f" and {int(mask.sum()) - 5} more" if mask.sum() > 5 else ""))
     manifest = manifest.assign(label=labels.astype(np.int64))
     for split in ("train", "test"):
         if not (manifest["split"] == split).any():
-            raise SystemExit(f"classifier: {manifest_file}: no {split!r} rows; the classifier trains on train "
+            raise DataError(f"classifier: {manifest_file}: no {split!r} rows; the classifier trains on train "
                              "and reports its accuracy on test")
     return manifest, classes, meta
 
@@ -69,10 +70,10 @@ def load_split(folder, rows: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
         try:
             images.append(load_image(folder / r.image))
         except (ImageError, FileNotFoundError) as e:
-            raise SystemExit(f"classifier: {folder / r.image} (id {r.id}): {e}") from None
+            raise DataError(f"classifier: {folder / r.image} (id {r.id}): {e}") from None
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
-        raise SystemExit(f"classifier: images in {folder} differ in shape: {sorted(shapes)[:5]}")
+        raise DataError(f"classifier: images in {folder} differ in shape: {sorted(shapes)[:5]}")
     arr = np.stack([im[None] if im.ndim == 2 else im.transpose(2, 0, 1) for im in images]).astype(np.float32)
     return torch.from_numpy(arr), torch.from_numpy(np.array(rows["label"], dtype=np.int64))
 

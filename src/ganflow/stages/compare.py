@@ -18,6 +18,7 @@ import os
 import pandas as pd
 
 from ganflow.atomic import atomic_dir
+from ganflow.errors import MissingInputError
 from ganflow.params import Params
 from ganflow.report.plots import compare_losses, metric_bars
 from ganflow.report.summary import duration, fmt, headline, md_table
@@ -55,7 +56,7 @@ def table(params: Params) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], list[d
 def run(params: Params) -> None:
     metrics, runs, index = table(params)
     if not runs:
-        raise SystemExit(f"compare: no experiment has been trained yet (no {paths.losses_csv('<exp>')} for any of "
+        raise MissingInputError(f"compare: no experiment has been trained yet (no {paths.losses_csv('<exp>')} for any of "
                          f"{sorted(params.experiments)}); run `ganflow train --exp NAME` first")
     with atomic_dir(COMPARE_DIR) as tmp:
         compare_losses(runs, tmp / "losses.png")

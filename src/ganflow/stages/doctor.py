@@ -61,6 +61,7 @@ def check_torch() -> list[Check]:
 
 
 def check_params(path: str) -> tuple[Check, object | None]:
+    from ganflow.errors import ParamsError
     from ganflow.params import load_params
 
     if not Path(path).is_file():
@@ -68,7 +69,7 @@ def check_params(path: str) -> tuple[Check, object | None]:
                      "run ganflow from the project root (where params.yaml is), or pass --params"), None
     try:
         params = load_params(path)
-    except SystemExit as e:
+    except ParamsError as e:
         return Check("FAIL", "params", str(e).splitlines()[0], "fix the keys listed: " + " / ".join(
             line.strip() for line in str(e).splitlines()[1:4])), None
     return Check("ok", "params", f"{path}: {len(params.datasets)} data set(s), {len(params.experiments)} "

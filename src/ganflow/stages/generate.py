@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from ganflow.errors import UsageError
 
 GENERATED = Path("generated")
 
@@ -43,7 +44,7 @@ def main(args) -> int:
     from ganflow.train.device import pick_device
 
     if args.n < 1:
-        raise SystemExit(f"generate: -n must be at least 1, got {args.n}")
+        raise UsageError(f"generate: -n must be at least 1, got {args.n}")
     params = load_params(args.params)
     params.experiment(args.exp)
     fn = hook(params, args.exp, "generate_images")
@@ -54,7 +55,7 @@ def main(args) -> int:
     try:
         images = fn(params, args.exp, model, device, args.n, options)
     except ValueError as e:
-        raise SystemExit(f"generate: {e}") from None
+        raise UsageError(f"generate: {e}") from None
     out = args.out or GENERATED / args.exp
     if args.out is None and not (GENERATED / ".gitignore").exists():
         write_text(GENERATED / ".gitignore", "# ganflow generate's output: not versioned\n*\n")

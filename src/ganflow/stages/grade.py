@@ -23,6 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ganflow.atomic import atomic_dir, atomic_path, write_json, write_text
+from ganflow.errors import GradingError, MissingInputError, ParamsError
 from ganflow.hashing import sha256_file
 from ganflow.params import Params
 from ganflow.report.grading import Checks, grade, leaderboard, leaderboard_markdown, score_chart
@@ -43,19 +44,19 @@ def _strong(params: Params, key: dict) -> tuple[float, str]:
         return float(g.strong_rmse), "given in params (grading.strong_rmse)"
     f = paths.metric_file(g.strong_experiment, "rmse")
     if not f.exists():
-        raise SystemExit(f"grade: {f} not found: run `ganflow evaluate --exp {g.strong_experiment}` "
+        raise MissingInputError(f"grade: {f} not found: run `ganflow evaluate --exp {g.strong_experiment}` "
                          f"or give grading.strong_rmse")
     m = json.loads(f.read_text())
     value = m.get("value")
     if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise SystemExit(f"grade: {f}: 'value' must be a positive number, got {value!r}")
+        raise GradingError(f"grade: {f}: 'value' must be a positive number, got {value!r}")
     # The strong baseline must have been measured on the very test set being graded.
     n = len(key["layout"]["ids"])
     if m.get("dataset") != key["dataset"] or m.get("n_real", n) != n:
-        raise SystemExit(f"grade: {f} was measured on {m.get('dataset')!r} ({m.get('n_real')} images), "
+        raise GradingError(f"grade: {f} was measured on {m.get('dataset')!r} ({m.get('n_real')} images), "
                          f"not on {key['dataset']!r} ({n} images)")
     if m.get("reference_sha256") not in (None, key["reference_sha256"]):
-        raise SystemExit(f"grade: {f} was measured against another version of the test set "
+        raise GradingError(f"grade: {f} was measured against another version of the test set "
                          f"(reference_sha256 differs from {key_dir(key['dataset']) / 'key.json'}); rerun its evaluate")
     return float(value), f"{f} (value)"
 
@@ -63,14 +64,14 @@ def _strong(params: Params, key: dict) -> tuple[float, str]:
 def _read_key(folder, name: str, layout: Layout) -> np.ndarray:
     parsed = read_submission(folder / name, layout, max_bytes=1 << 40)
     if not parsed.ok:
-        raise SystemExit(f"grade: {folder / name} does not match its own layout: "
+        raise GradingError(f"grade: {folder / name} does not match its own layout: "
                          f"{[f.message for f in parsed.findings if f.severity == ERROR]}")
     return parsed.images.astype(np.float64)
 
 
 def _submissions(folder) -> tuple[dict[str, object], list[str]]:
     if not folder.is_dir():
-        raise SystemExit(f"grade: submissions folder {folder} not found (params grading.submissions_dir)")
+        raise ParamsError(f"grade: submissions folder {folder} not found (params grading.submissions_dir)")
     files, ignored = {}, []
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or p.name.lower() in NOT_SUBMISSIONS:
@@ -90,7 +91,7 @@ def run(params: Params) -> None:
     g = params.grading
     kdir = key_dir(g.dataset)
     if not (kdir / "key.json").exists():
-        raise SystemExit(f"grade: {kdir / 'key.json'} not found; run `ganflow answer_key --dataset {g.dataset}`")
+        raise MissingInputError(f"grade: {kdir / 'key.json'} not found; run `ganflow answer_key --dataset {g.dataset}`")
     key_meta = json.loads((kdir / "key.json").read_text())
     layout = Layout.from_dict(key_meta["layout"])
     key = _read_key(kdir, "answer_key.csv", layout)
@@ -119,7 +120,7 @@ def run(params: Params) -> None:
         results, anchors = grade(parsed, key, masked, boxes, list(layout.ids), key_meta["mouth_reference"], checks,
                                  strong, {"strong": strong_source}, g.best_rmse)
     except ValueError as e:
-        raise SystemExit(f"grade: {e}") from None
+        raise GradingError(f"grade: {e}") from None
 
     title = (f"Leaderboard: {g.dataset}, {len(layout.ids)} test images of "
              f"{layout.height} x {layout.width}{' x 3' if layout.channels == 3 else ''}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from ganflow.errors import ParamsError
 
 SECTIONS = ("models", "sources", "datasets", "experiments")
 
@@ -119,7 +120,7 @@ def collect(args) -> dict:
         out["sources"] = sources()
     if {"datasets", "experiments"} & set(wanted):
         if not Path(args.params).is_file():
-            raise SystemExit(f"list: {args.params} not found: data sets and experiments are defined there "
+            raise ParamsError(f"list: {args.params} not found: data sets and experiments are defined there "
                              "(run ganflow from the project root, or pass --params)")
         params = load_params(args.params)
         if "datasets" in wanted:

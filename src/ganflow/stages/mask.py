@@ -16,6 +16,7 @@ import pandas as pd
 from ganflow.atomic import atomic_dir
 from ganflow.data import masking
 from ganflow.data.images import load_image, save_image
+from ganflow.errors import DataError, ParamsError
 from ganflow.params import Params
 from ganflow.report.grids import save_grid
 from ganflow.stages import paths
@@ -25,7 +26,7 @@ SPLIT_FOLDER = {"train": "Training", "val": "Validation", "test": "Test"}
 
 def run(params: Params, dataset: str) -> None:
     if dataset not in params.mask:
-        raise SystemExit(f"mask: no mask rule for dataset {dataset!r}: add mask.{dataset} to params.yaml")
+        raise ParamsError(f"mask: no mask rule for dataset {dataset!r}: add mask.{dataset} to params.yaml")
     rule = params.mask[dataset]
     src = paths.pairs_dir(dataset)
     manifest = pd.read_csv(src / "manifest.csv")
@@ -53,24 +54,24 @@ def run(params: Params, dataset: str) -> None:
 def _boxes(rule, images: dict, size: int, src) -> tuple[dict, dict]:
     if rule.method == "fixed":
         if rule.fixed_box is None:
-            raise SystemExit("mask: method 'fixed' needs mask.<dataset>.fixed_box = [top, left, bottom, right]")
+            raise ParamsError("mask: method 'fixed' needs mask.<dataset>.fixed_box = [top, left, bottom, right]")
         box = masking.fixed_box(rule.fixed_box, size)
         return {i: box for i in images}, {i: "fixed" for i in images}
     if rule.method == "landmarks":
         lm_file = src / "landmarks.csv"
         if not lm_file.exists():
-            raise SystemExit(f"mask: method 'landmarks' needs {lm_file} (columns id, lx, ly, rx, ry in pixels)")
+            raise DataError(f"mask: method 'landmarks' needs {lm_file} (columns id, lx, ly, rx, ry in pixels)")
         lm = pd.read_csv(lm_file).set_index("id")
         missing = sorted(set(images) - set(lm.index))
         if missing:
-            raise SystemExit(f"mask: {lm_file} has no landmarks for {missing[:10]}")
+            raise DataError(f"mask: {lm_file} has no landmarks for {missing[:10]}")
         boxes = {i: masking.mouth_box_from_landmarks((lm.at[i, "lx"], lm.at[i, "ly"]),
                                                      (lm.at[i, "rx"], lm.at[i, "ry"]), size) for i in images}
         return boxes, {i: "landmarks" for i in images}
     faces = {i: masking.detect_face(img) for i, img in images.items()}
     found = [f for f in faces.values() if f is not None]
     if not found:
-        raise SystemExit("mask: the face detector found no face in any image; use method 'fixed' with a fixed_box")
+        raise DataError("mask: the face detector found no face in any image; use method 'fixed' with a fixed_box")
     mean = masking.mean_face(found)
     boxes, how = {}, {}
     for i, face in faces.items():

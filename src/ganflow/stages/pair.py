@@ -12,6 +12,7 @@ from __future__ import annotations
 from ganflow.atomic import atomic_dir
 from ganflow.data import layouts
 from ganflow.data.sources import SplitSpec, get_source
+from ganflow.errors import DataError, MissingInputError
 from ganflow.params import Params
 from ganflow.stages import paths
 
@@ -27,12 +28,12 @@ def run(params: Params, dataset: str) -> None:
         return
     raw = paths.raw_dir(dataset)
     if not raw.is_dir():
-        raise SystemExit(f"pair: {raw} does not exist; run `ganflow fetch --dataset {dataset}` first")
+        raise MissingInputError(f"pair: {raw} does not exist; run `ganflow fetch --dataset {dataset}` first")
     split = SplitSpec(ds.test_fraction, ds.split_seed)
     try:
         table = source.table(options, raw, split) if source.table else layouts.image_folder_table(raw / "images")
     except layouts.LayoutError as e:
-        raise SystemExit(f"pair: {e}") from None
+        raise DataError(f"pair: {e}") from None
     if table.layout != source.layout:
         raise ValueError(f"source {source.name!r} declares layout {source.layout!r} but listed {table.layout!r}")
     with atomic_dir(paths.pairs_dir(dataset)) as tmp:

@@ -5,6 +5,7 @@ import pandas as pd
 
 from ganflow.atomic import atomic_dir
 from ganflow.data.images import list_images, load_image
+from ganflow.errors import StatsError
 from ganflow.params import Params
 from ganflow.report.plots import loss_curves, progress_figure, snapshot_step
 from ganflow.stages import paths
@@ -16,7 +17,7 @@ DEFAULT_PROGRESS_PICTURE = ("snapshots.png", "the same fixed inputs through trai
 def run(params: Params, exp: str) -> None:
     losses = pd.read_csv(paths.losses_csv(exp))
     if losses.empty:
-        raise SystemExit(f"plot: {paths.losses_csv(exp)} has no rows")
+        raise StatsError(f"plot: {paths.losses_csv(exp)} has no rows")
     with atomic_dir(paths.plots_dir(exp)) as tmp:
         loss_curves(losses, exp, tmp / "losses.png")
         loss_curves(losses, exp, tmp / "losses_wall_time.png", x="wall_time")

@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ganflow.errors import MissingInputError, ReproductionError
 from ganflow.params import Params
 from ganflow.provenance import code_version, hash_tree
 from ganflow.stages import paths
@@ -75,13 +76,13 @@ def run(params: Params, exp: str, tolerance: float = 0.0, keep: bool = False) ->
 
     record_file = paths.model_dir(exp) / "run.json"
     if not record_file.exists():
-        raise SystemExit(f"reproduce: {record_file} not found; train and evaluate {exp!r} first")
+        raise MissingInputError(f"reproduce: {record_file} not found; train and evaluate {exp!r} first")
     record = json.loads(record_file.read_text())
     e, t = params.experiment(exp), params.train[exp]
     now = {"experiment": e.model_dump(mode="json"), "train": t.model_dump(mode="json")}
     diff = params_diff(record["params"], now)
     if diff:
-        raise SystemExit("reproduce: params.yaml no longer holds the params of the recorded run:\n  "
+        raise ReproductionError("reproduce: params.yaml no longer holds the params of the recorded run:\n  "
                          + "\n  ".join(diff) + f"\ncheck out the commit that made it ({record['code']['git_commit']})")
     then, now = record.get("code", {}), code_version()
     was = (then.get("git_commit"), then.get("git_dirty"))
@@ -92,11 +93,11 @@ def run(params: Params, exp: str, tolerance: float = 0.0, keep: bool = False) ->
               "the weights agree", file=sys.stderr)
     data_dir = Path(record["data"]["path"])
     if hash_tree(data_dir) != record["data"]["sha256"]:
-        raise SystemExit(f"reproduce: {data_dir} no longer has the recorded content hash "
+        raise ReproductionError(f"reproduce: {data_dir} no longer has the recorded content hash "
                          f"{record['data']['sha256'][:16]}...; rerun its stages from the recorded commit")
     recorded = {p.name: json.loads(p.read_text()) for p in sorted(paths.exp_dir(exp).glob("*.json"))}
     if not recorded:
-        raise SystemExit(f"reproduce: no metric files in {paths.exp_dir(exp)}; run `ganflow evaluate --exp {exp}`")
+        raise MissingInputError(f"reproduce: no metric files in {paths.exp_dir(exp)}; run `ganflow evaluate --exp {exp}`")
 
     work = Path(tempfile.mkdtemp(prefix=f"ganflow-reproduce-{exp}-"))
     try:
@@ -131,4 +132,4 @@ def run(params: Params, exp: str, tolerance: float = 0.0, keep: bool = False) ->
     print(f"{len(rows) - bad} of {len(rows)} numbers and hashes reproduced (relative tolerance {tolerance:g})"
           + (f"; workspace kept at {work}" if keep else ""))
     if bad:
-        raise SystemExit(f"reproduce: {bad} number(s) differ beyond the tolerance")
+        raise ReproductionError(f"reproduce: {bad} number(s) differ beyond the tolerance")

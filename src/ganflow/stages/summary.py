@@ -20,6 +20,7 @@ import pandas as pd
 
 from ganflow.atomic import write_json, write_text
 from ganflow.data.images import list_images
+from ganflow.errors import MissingInputError, StatsError
 from ganflow.params import Params
 from ganflow.report.summary import Summary, headline, order_pictures, render_html, render_markdown
 from ganflow.stages import paths
@@ -34,7 +35,7 @@ def metric_files(exp: str) -> dict[str, dict]:
         try:
             record = json.loads(f.read_text())
         except json.JSONDecodeError as e:
-            raise SystemExit(f"summary: {f}: not valid JSON ({e}); rerun `ganflow evaluate --exp {exp}`") from None
+            raise StatsError(f"summary: {f}: not valid JSON ({e}); rerun `ganflow evaluate --exp {exp}`") from None
         if isinstance(record, dict) and "metric" in record:
             out[f.stem] = record
     return out
@@ -61,11 +62,11 @@ def collect(params: Params, exp: str) -> Summary:
     e = params.experiment(exp)
     run_file = paths.model_dir(exp) / "run.json"
     if not run_file.is_file():
-        raise SystemExit(f"summary: {run_file} not found; run `ganflow train --exp {exp}` first")
+        raise MissingInputError(f"summary: {run_file} not found; run `ganflow train --exp {exp}` first")
     run = json.loads(run_file.read_text())
     losses_file = paths.losses_csv(exp)
     if not losses_file.is_file():
-        raise SystemExit(f"summary: {losses_file} not found; run `ganflow train --exp {exp}` first")
+        raise MissingInputError(f"summary: {losses_file} not found; run `ganflow train --exp {exp}` first")
     losses = pd.read_csv(losses_file)
 
     plots = list_images(paths.plots_dir(exp)) if paths.plots_dir(exp).is_dir() else []

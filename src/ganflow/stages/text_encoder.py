@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ganflow.atomic import atomic_dir, write_json
 from ganflow.data.tensors import to_tensor
+from ganflow.errors import DataError, ParamsError
 from ganflow.hashing import sha256_file
 from ganflow.nn.text_encoder import ImageEncoder, TextEncoder, build_vocab, encode, matching_loss, save_text_encoder
 from ganflow.params import Params
@@ -53,12 +54,12 @@ def run(params: Params, dataset: str, threads: int | None = None) -> None:
         torch.set_num_threads(threads)
     params.dataset(dataset)
     if dataset not in params.text_encoder:
-        raise SystemExit(f"text_encoder: params.yaml has no text_encoder.{dataset} section; add one "
+        raise ParamsError(f"text_encoder: params.yaml has no text_encoder.{dataset} section; add one "
                          f"(an empty mapping {{}} takes the defaults)")
     c = params.text_encoder[dataset]
     meta = read_meta(dataset)
     if meta.get("layout") != "captioned":
-        raise SystemExit(f"text_encoder: {paths.pairs_dir(dataset) / 'dataset.json'}: layout {meta.get('layout')!r} "
+        raise DataError(f"text_encoder: {paths.pairs_dir(dataset) / 'dataset.json'}: layout {meta.get('layout')!r} "
                          "has no captions; the text encoder needs a captioned data set")
     train_rows, train_imgs = read_split(dataset, "train")
     test_rows, test_imgs = read_split(dataset, "test")

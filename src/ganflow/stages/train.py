@@ -13,6 +13,7 @@ import torch
 
 from ganflow.atomic import atomic_dir, atomic_path, write_json
 from ganflow.data.tensors import BatchStream, to_images
+from ganflow.errors import MissingInputError, TrainingError
 from ganflow.models import get_model
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -65,7 +66,7 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
         start = load_checkpoint(ckpt)
         diff = params_diff(start["params"], record["params"])
         if diff and not force:
-            raise SystemExit(f"train: {ckpt} was made with other params; refusing to resume:\n  "
+            raise TrainingError(f"train: {ckpt} was made with other params; refusing to resume:\n  "
                              + "\n  ".join(diff) + "\nrerun with --force to start afresh")
         if diff or start["step"] >= t.steps:
             start = None
@@ -95,7 +96,7 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
     try:
         final = train(model, batches, settings, ckpt, meta, snapshot, start, ddp=ddp)
     except NonFiniteLoss as err:
-        raise SystemExit(f"train: {err}") from None
+        raise TrainingError(f"train: {err}") from None
     if ddp is not None:
         distributed.shutdown(ddp)
         if not ddp.is_main:
@@ -121,7 +122,7 @@ def load_trained(params: Params, exp: str, device: torch.device):
     params.experiment(exp)  # an unknown name stops here, listing the known experiments
     path = paths.model_dir(exp) / "checkpoint.pt"
     if not path.exists():
-        raise SystemExit(f"{path}: no trained model; run `ganflow train --exp {exp}` first")
+        raise MissingInputError(f"{path}: no trained model; run `ganflow train --exp {exp}` first")
     state = load_checkpoint(path)
     cls = get_model(state["model_name"])
     trained = state["params"]["train"]

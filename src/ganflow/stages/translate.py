@@ -25,6 +25,7 @@ import argparse
 from pathlib import Path
 
 from ganflow.data.images import IMAGE_SUFFIXES
+from ganflow.errors import DataError, UsageError
 
 FITS = ("resize", "tile")
 
@@ -56,28 +57,28 @@ def _box(text: str) -> tuple[int, int, int, int]:
 
 
 def plan(src: Path, dst: Path) -> list[tuple[Path, Path]]:
-    """(input file, output file) pairs, or a SystemExit naming what is wrong with INPUT / OUTPUT."""
+    """(input file, output file) pairs, or a UsageError naming what is wrong with INPUT / OUTPUT."""
     if not src.exists():
-        raise SystemExit(f"translate: {src}: no such file or folder")
+        raise UsageError(f"translate: {src}: no such file or folder")
     if src.is_file():
         if src.suffix.lower() not in IMAGE_SUFFIXES:
-            raise SystemExit(f"translate: {src}: not an image file ({' '.join(sorted(IMAGE_SUFFIXES))})")
+            raise UsageError(f"translate: {src}: not an image file ({' '.join(sorted(IMAGE_SUFFIXES))})")
         if dst.suffix.lower() in IMAGE_SUFFIXES and not dst.is_dir():
             return [(src, dst)]
         if dst.exists() and not dst.is_dir():
-            raise SystemExit(f"translate: {dst}: exists and is not a folder or an image file name")
+            raise UsageError(f"translate: {dst}: exists and is not a folder or an image file name")
         return [(src, dst / f"{src.stem}.png")]
     files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise SystemExit(f"translate: {src}: no image files ({' '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+        raise UsageError(f"translate: {src}: no image files ({' '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
     if dst.exists() and not dst.is_dir():
-        raise SystemExit(f"translate: INPUT is a folder, so OUTPUT must be a folder; {dst} is a file")
+        raise UsageError(f"translate: INPUT is a folder, so OUTPUT must be a folder; {dst} is a file")
     if dst.resolve() == src.resolve():
-        raise SystemExit(f"translate: OUTPUT {dst} is INPUT: give another folder, so your images are not overwritten")
+        raise UsageError(f"translate: OUTPUT {dst} is INPUT: give another folder, so your images are not overwritten")
     stems: dict[str, Path] = {}
     for f in files:
         if f.stem in stems:
-            raise SystemExit(f"translate: {stems[f.stem].name} and {f.name} would both become {f.stem}.png in {dst}")
+            raise UsageError(f"translate: {stems[f.stem].name} and {f.name} would both become {f.stem}.png in {dst}")
         stems[f.stem] = f
     return [(f, dst / f"{f.stem}.png") for f in files]
 
@@ -97,7 +98,7 @@ def save_any(path: Path, image) -> None:
 
 
 def hook(params, exp: str, name: str):
-    """A task's optional function, or a SystemExit that says which command fits instead."""
+    """A task's optional function, or a UsageError that says which command fits instead."""
     from ganflow.stages.tasks import task_for
 
     task = task_for(params, exp)
@@ -107,7 +108,7 @@ def hook(params, exp: str, name: str):
                  "generate_images": ("translate_image", "ganflow translate --exp {exp} INPUT OUTPUT")}[name]
         hint = (f"; it makes images with `{other[1].format(exp=exp)}`" if hasattr(task, other[0]) else
                 f"; stages/tasks/{task.__name__.rsplit('.', 1)[-1]}.py has no {name} hook yet")
-        raise SystemExit(f"{'translate' if name == 'translate_image' else 'generate'}: experiment {exp!r} "
+        raise UsageError(f"{'translate' if name == 'translate_image' else 'generate'}: experiment {exp!r} "
                          f"(task {params.experiment(exp).task}) does not "
                          f"{'translate images' if name == 'translate_image' else 'generate images'}{hint}")
     return fn
@@ -135,7 +136,7 @@ def main(args) -> int:
         except (ImageError, ValueError) as e:
             msg = str(e) if str(e).startswith(str(src)) else f"{src}: {e}"
             done = jobs.index((src, dst))
-            raise SystemExit(f"translate: {msg}" + (f" ({done} of {len(jobs)} written before it)" if done else ""))
+            raise DataError(f"translate: {msg}" + (f" ({done} of {len(jobs)} written before it)" if done else ""))
         save_any(dst, out)
     where = jobs[0][1] if len(jobs) == 1 else args.output
     print(f"translate: {len(jobs)} image(s) through {checkpoint} -> {where}")

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ganflow.atomic import write_bytes
+from ganflow.errors import CheckpointError
 
 
 def save_checkpoint(path: Path | str, state: dict) -> None:
@@ -29,10 +30,10 @@ def load_checkpoint(path: Path | str) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise SystemExit(f"{path}: refused to load: it holds more than tensors and plain data "
+        raise CheckpointError(f"{path}: refused to load: it holds more than tensors and plain data "
                          f"(a pickle payload could run code). Details: {str(e).splitlines()[0]}") from None
     except (RuntimeError, EOFError, OSError) as e:
-        raise SystemExit(f"{path}: not a readable checkpoint ({e.__class__.__name__}: {e})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({e.__class__.__name__}: {e})") from None
 
 
 def params_diff(old: dict, new: dict, prefix: str = "") -> list[str]:

@@ -5,6 +5,7 @@ import contextlib
 import os
 
 import torch
+from ganflow.errors import ParamsError
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -15,7 +16,7 @@ def pick_device(preference: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if preference == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("device 'cuda' was asked for, but torch sees no CUDA GPU (set device: auto or cpu)")
+        raise ParamsError("device 'cuda' was asked for, but torch sees no CUDA GPU (set device: auto or cpu)")
     return torch.device(preference)
 
 

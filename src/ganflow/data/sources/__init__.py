@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, PositiveInt, PrivateAttr, ValidationError
+from ganflow.errors import ParamsError
 
 
 class CommonOptions(BaseModel):
@@ -66,7 +67,7 @@ class Source:
     pair: Callable[..., None] | None = None
 
     def parse_options(self, dataset: str, raw: dict) -> BaseModel:
-        """Validated options, or SystemExit naming every bad ``datasets.<dataset>.options.<key>``."""
+        """Validated options, or a ParamsError naming every bad ``datasets.<dataset>.options.<key>``."""
         try:
             options = self.options(**(raw or {}))
             options._dataset = dataset
@@ -79,7 +80,7 @@ class Source:
                 msg = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
                 lines.append(f"  {where}: {msg}")
             known = ", ".join(self.options.model_fields)
-            raise SystemExit(f"source {self.name!r} rejects {len(lines)} option(s):\n" + "\n".join(lines)
+            raise ParamsError(f"source {self.name!r} rejects {len(lines)} option(s):\n" + "\n".join(lines)
                              + f"\n  (options it knows: {known})") from None
 
 
@@ -102,6 +103,6 @@ def load_all() -> None:
 def get_source(name: str) -> Source:
     load_all()
     if name not in SOURCES:
-        raise SystemExit(f"unknown dataset source {name!r}; known: {sorted(SOURCES)}")
+        raise ParamsError(f"unknown dataset source {name!r}; known: {sorted(SOURCES)}")
     return SOURCES[name]
 

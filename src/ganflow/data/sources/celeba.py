@@ -25,6 +25,7 @@ from ganflow.data import layouts
 from ganflow.data.layouts import Problem
 from ganflow.data.sources import Source, SplitSpec, register_source
 from ganflow.data.sources.common import ArchiveOptions, RemoteFile, extract, fetch_remote, place
+from ganflow.errors import DataError
 
 IMAGES = RemoteFile("img_align_celeba.zip", md5="00d2c5bc6d35e252742224ab0c1e8fcb",
                     gdrive="0B7EVK8r0v71pZjFTYXZWM3FlRnM")
@@ -73,7 +74,7 @@ def _fetch(options: CelebAOptions, raw_dir: Path, downloads: Path) -> list[dict]
         else:
             place(path, raw_dir / f.name)
     if not (raw_dir / "data" / "img_align_celeba").is_dir():
-        raise SystemExit(f"fetch: {IMAGES.name} has no img_align_celeba/ folder")
+        raise DataError(f"fetch: {IMAGES.name} has no img_align_celeba/ folder")
     return records
 
 
@@ -86,7 +87,7 @@ def read_table_file(path: Path, header: tuple[str, ...] | None) -> dict[str, lis
     rows_from = 0
     if header is not None:
         if len(lines) < 2 or tuple(lines[1].split()) != header:
-            raise SystemExit(f"pair: {path}: line 2 should be the header {' '.join(header)}")
+            raise DataError(f"pair: {path}: line 2 should be the header {' '.join(header)}")
         rows_from = 2
     out, width = {}, None if header is None else len(header) + 1
     for n, line in enumerate(lines[rows_from:], start=rows_from + 1):
@@ -96,10 +97,10 @@ def read_table_file(path: Path, header: tuple[str, ...] | None) -> dict[str, lis
         if width is None:
             width = len(parts)
         if len(parts) != width:
-            raise SystemExit(f"pair: {path}, line {n}: {len(parts)} fields, expected {width}")
+            raise DataError(f"pair: {path}, line {n}: {len(parts)} fields, expected {width}")
         out[parts[0]] = parts[1:]
     if header is not None and lines[0].strip().isdigit() and int(lines[0]) != len(out):
-        raise SystemExit(f"pair: {path}: line 1 announces {lines[0].strip()} rows, found {len(out)}")
+        raise DataError(f"pair: {path}: line 1 announces {lines[0].strip()} rows, found {len(out)}")
     return out
 
 

@@ -4,7 +4,7 @@ Every byte a source brings goes through :func:`ganflow.data.download.download` (
 order, bounded retries, resume, checksum checked before the file takes its final name) into a
 download cache (``data/downloads/<source>/``, kept so a rerun or an interrupted download does
 not start over), and every archive through :func:`ganflow.data.extract.safe_extract`.  Errors
-become one SystemExit sentence naming the file, the URLs tried or the option to fix.
+become one GanflowError sentence naming the file, the URLs tried or the option to fix.
 """
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from typing import Annotated
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, StringConstraints
 from tqdm import tqdm
 
-from ganflow.data.download import DownloadError, download, gdrive_url
+from ganflow.data.download import download, gdrive_url
 from ganflow.data.extract import UnsafeArchiveError, safe_extract
 from ganflow.data.sources import CommonOptions
+from ganflow.errors import ArchiveError, DataError, DownloadError, ParamsError
 from ganflow.hashing import sha256_file
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
@@ -71,7 +72,7 @@ def fetch_remote(f: RemoteFile, mirrors: list[str], options: DownloadOptions, ca
         # file already at its destination when the checksum matches, without any network.
         where = (cache / f.name).resolve()
         check = f"; its {'md5' if f.md5 else 'sha256'} must be {f.md5 or f.sha256}" if f.md5 or f.sha256 else ""
-        raise SystemExit(f"fetch: {e}{pinned}\nTo fetch it by hand: download {f.name} yourself (from "
+        raise DownloadError(f"fetch: {e}{pinned}\nTo fetch it by hand: download {f.name} yourself (from "
                          f"{urls[0] if urls else 'the source page'}) and put it at {where}{check}; "
                          "then rerun the same command (it uses the file without downloading)") from None
     return path, file_record(path, urls=urls, md5=f.md5, sha256_pinned=f.sha256)
@@ -88,13 +89,13 @@ def file_record(path: Path, **extra) -> dict:
 
 
 def extract(archive: Path, target: Path, options: ArchiveOptions) -> None:
-    """safe_extract with the source's size limit; a refused or corrupt archive is a SystemExit."""
+    """safe_extract with the source's size limit; a refused or corrupt archive is an ArchiveError."""
     try:
         safe_extract(archive, target, max_bytes=options.max_extract_bytes)
     except UnsafeArchiveError as e:
-        raise SystemExit(f"fetch: {e}") from None
+        raise ArchiveError(f"fetch: {e}") from None
     except (ValueError, tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
-        raise SystemExit(f"fetch: cannot extract {archive}: {e.__class__.__name__}: {e} "
+        raise ArchiveError(f"fetch: cannot extract {archive}: {e.__class__.__name__}: {e} "
                          f"(delete it to download again)") from None
 
 
@@ -145,21 +146,21 @@ def user_input(location: str, sha256: str | None, key: str, sha_key: str, cache:
     if folder.is_dir():
         got = tree_sha256(folder)
         if sha256 and got != sha256.lower():
-            raise SystemExit(f"fetch: {options.key(key)} = {location}: the folder's tree sha256 is {got}, "
+            raise DataError(f"fetch: {options.key(key)} = {location}: the folder's tree sha256 is {got}, "
                              f"but {options.key(sha_key)} says {sha256} (files changed?)")
         n = copy_tree(folder, target)
         return {"file": folder.name, "location": str(location), "kind": "folder", "bytes": n, "tree_sha256": got}
     is_url = "://" in location
     if not is_url and not folder.is_file():
-        raise SystemExit(f"fetch: {options.key(key)} = {location}: no such file or folder "
+        raise ParamsError(f"fetch: {options.key(key)} = {location}: no such file or folder "
                          f"(relative paths are taken from the project root)")
     if sha256 is None:
         hint = "" if is_url else f"; {location} has sha256 {sha256_file(folder)}, put that there if it is the file you mean"
-        raise SystemExit(f"fetch: {options.key(sha_key)} is required with an archive ({options.key(key)}){hint}")
+        raise ParamsError(f"fetch: {options.key(sha_key)} is required with an archive ({options.key(key)}){hint}")
     if not is_url:  # a local archive is checked and extracted where it is, not copied first
         got = sha256_file(folder)
         if got != sha256.lower():
-            raise SystemExit(f"fetch: {options.key(key)} = {location}: sha256 is {got}, but "
+            raise DataError(f"fetch: {options.key(key)} = {location}: sha256 is {got}, but "
                              f"{options.key(sha_key)} says {sha256} (another version of the file?)")
         extract(folder, target, options)
         return file_record(folder, location=str(location), kind="archive")
@@ -168,6 +169,6 @@ def user_input(location: str, sha256: str | None, key: str, sha_key: str, cache:
     try:
         path = download([location], cache / name, sha256=sha256, retries=options.retries, timeout=options.timeout)
     except DownloadError as e:
-        raise SystemExit(f"fetch: {options.key(key)}: {e}") from None
+        raise DownloadError(f"fetch: {options.key(key)}: {e}") from None
     extract(path, target, options)
     return file_record(path, url=location, kind="archive")

@@ -18,6 +18,7 @@ from typing import Literal
 from ganflow.data import layouts
 from ganflow.data.sources import Source, SplitSpec, register_source
 from ganflow.data.sources.common import ArchiveOptions, RemoteFile, Sha256, extract, fetch_remote
+from ganflow.errors import DataError
 
 # The authors' current host first, then the older one their download script still names.
 MIRRORS = ("https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/",
@@ -42,7 +43,7 @@ def _fetch(options: CycleGANOptions, raw_dir: Path, downloads: Path) -> list[dic
                                    options, downloads / "cyclegan")
     extract(archive, raw_dir / "data", options)
     if not (raw_dir / "data" / options.set / "trainA").is_dir():
-        raise SystemExit(f"fetch: {archive} does not have the CycleGAN layout {options.set}/trainA/, trainB/, "
+        raise DataError(f"fetch: {archive} does not have the CycleGAN layout {options.set}/trainA/, trainB/, "
                          f"testA/, testB/")
     return [record]
 

@@ -30,6 +30,7 @@ from ganflow.data import layouts
 from ganflow.data.layouts import Problem
 from ganflow.data.sources import Source, SplitSpec, register_source
 from ganflow.data.sources.common import ArchiveOptions, RemoteFile, Sha256, extract, fetch_remote, place, user_input
+from ganflow.errors import DataError
 
 MIRRORS = ("https://www.robots.ox.ac.uk/~vgg/data/flowers/102/",)
 IMAGES = RemoteFile("102flowers.tgz", md5="52808999861908f626f3c1f4e79d11fa")
@@ -64,7 +65,7 @@ def _fetch(options: FlowersOptions, raw_dir: Path, downloads: Path) -> list[dict
         else:
             place(path, raw_dir / f.name)
     if not (raw_dir / "data" / "jpg").is_dir():
-        raise SystemExit(f"fetch: {IMAGES.name} has no jpg/ folder")
+        raise DataError(f"fetch: {IMAGES.name} has no jpg/ folder")
     return records
 
 
@@ -81,25 +82,25 @@ def _mat(path: Path, key: str):
     try:
         data = loadmat(path, squeeze_me=True)
     except Exception as e:  # scipy raises several types for a damaged file
-        raise SystemExit(f"pair: {path}: not a readable .mat file ({e.__class__.__name__}: {e})") from None
+        raise DataError(f"pair: {path}: not a readable .mat file ({e.__class__.__name__}: {e})") from None
     if key not in data:
-        raise SystemExit(f"pair: {path}: no variable {key!r} (has {sorted(k for k in data if not k.startswith('__'))})")
+        raise DataError(f"pair: {path}: no variable {key!r} (has {sorted(k for k in data if not k.startswith('__'))})")
     return data[key]
 
 
 def _rows(raw_dir: Path) -> tuple[list[layouts.Row], list[str]]:
     labels = [int(v) for v in np.atleast_1d(_mat(raw_dir / LABELS.name, "labels")).ravel()]
     if not labels or min(labels) < 1:
-        raise SystemExit(f"pair: {raw_dir / LABELS.name}: labels must be 1..102")
+        raise DataError(f"pair: {raw_dir / LABELS.name}: labels must be 1..102")
     n_classes = max(labels)
     rows, seen = [], set()
     for key, split in SPLIT_KEYS.items():
         for image_id in (int(v) for v in np.atleast_1d(_mat(raw_dir / SETID.name, key)).ravel()):
             if not 1 <= image_id <= len(labels):
-                raise SystemExit(f"pair: {raw_dir / SETID.name}: {key} names image {image_id}, "
+                raise DataError(f"pair: {raw_dir / SETID.name}: {key} names image {image_id}, "
                                  f"but imagelabels.mat has {len(labels)} labels")
             if image_id in seen:
-                raise SystemExit(f"pair: {raw_dir / SETID.name}: image {image_id} is in two splits")
+                raise DataError(f"pair: {raw_dir / SETID.name}: image {image_id} is in two splits")
             seen.add(image_id)
             path = raw_dir / "data" / "jpg" / f"image_{image_id:05d}.jpg"
             rows.append(layouts.Row(f"image_{image_id:05d}", split, {"image": layouts.Img(str(path), path)},
@@ -128,7 +129,7 @@ def _table_with_captions(options: FlowersCaptionOptions, raw_dir: Path, split: S
     rows, classes = _rows(raw_dir)
     captions = read_captions(raw_dir / "captions")
     if not captions:
-        raise SystemExit(f"pair: no image_NNNNN.txt caption files under {raw_dir / 'captions'} "
+        raise DataError(f"pair: no image_NNNNN.txt caption files under {raw_dir / 'captions'} "
                          f"(expected the text_c10/class_*/image_*.txt layout)")
     kept, problems = [], []
     for row in rows:

@@ -32,6 +32,7 @@ from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 from ganflow.data import layouts
 from ganflow.data.sources import CommonOptions, Source, SplitSpec, register_source
 from ganflow.data.sources.common import Direction, Sha256, user_input
+from ganflow.errors import DataError
 
 
 class LocalOptions(CommonOptions):
@@ -73,7 +74,7 @@ def _root(options: LocalOptions, raw_dir: Path) -> Path:
     if options.subdir:
         root = data / options.subdir
         if not root.is_dir():
-            raise SystemExit(f"pair: {options.key('subdir')} = {options.subdir}: no such folder in {data}")
+            raise DataError(f"pair: {options.key('subdir')} = {options.subdir}: no such folder in {data}")
         return root
     return layouts.descend(data)
 
@@ -83,12 +84,12 @@ def _channels(options: LocalOptions) -> int | None:
 
 
 def _reader(read: Callable[..., layouts.Table]) -> Callable:
-    """Wrap a layouts reader: find the root, pass channels, turn LayoutError into SystemExit."""
+    """Wrap a layouts reader: find the root, pass channels, turn LayoutError into a DataError naming the data set."""
     def table(options: LocalOptions, raw_dir: Path, split: SplitSpec) -> layouts.Table:
         try:
             return read(options, _root(options, raw_dir), _channels(options))
         except layouts.LayoutError as e:
-            raise SystemExit(f"pair: {e}") from None
+            raise DataError(f"pair: {e}") from None
     return table
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from ganflow.data import layouts
 from ganflow.data.sources import Source, SplitSpec, register_source
 from ganflow.data.sources.common import DownloadOptions, RemoteFile, fetch_remote, place
+from ganflow.errors import DataError
 
 MIRRORS = ("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/")
 FILES = (
@@ -57,16 +58,16 @@ def read_idx(path: Path) -> np.ndarray:
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError) as e:
-        raise SystemExit(f"pair: {path}: cannot read ({e})") from None
+        raise DataError(f"pair: {path}: cannot read ({e})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise SystemExit(f"pair: {path}: not an idx file (bad magic number)")
+        raise DataError(f"pair: {path}: not an idx file (bad magic number)")
     if data[2] != 0x08:
-        raise SystemExit(f"pair: {path}: idx type 0x{data[2]:02x} is not unsigned byte (0x08)")
+        raise DataError(f"pair: {path}: idx type 0x{data[2]:02x} is not unsigned byte (0x08)")
     ndim = data[3]
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     if len(data) != header + int(np.prod(shape)):
-        raise SystemExit(f"pair: {path}: {len(data) - header} data bytes, the header declares shape {shape} "
+        raise DataError(f"pair: {path}: {len(data) - header} data bytes, the header declares shape {shape} "
                          f"({int(np.prod(shape))} bytes); truncated or corrupt")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
@@ -77,9 +78,9 @@ def _table(options: MnistOptions, raw_dir: Path, split: SplitSpec) -> layouts.Ta
         img_file, lab_file = raw_dir / f"{prefix}-images-idx3-ubyte.gz", raw_dir / f"{prefix}-labels-idx1-ubyte.gz"
         images, labels = read_idx(img_file), read_idx(lab_file)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise SystemExit(f"pair: {img_file} has shape {images.shape} but {lab_file} has {labels.shape}")
+            raise DataError(f"pair: {img_file} has shape {images.shape} but {lab_file} has {labels.shape}")
         if labels.max(initial=0) > 9:
-            raise SystemExit(f"pair: {lab_file}: label {int(labels.max())} is not a digit")
+            raise DataError(f"pair: {lab_file}: label {int(labels.max())} is not a digit")
         for i, (img, label) in enumerate(zip(images, labels)):
             rows.append(layouts.Row(f"{split_name}_{i:05d}", split_name,
                                     {"image": layouts.Img(f"{img_file.name}[{i}]", array=img)}, {"label": int(label)}))

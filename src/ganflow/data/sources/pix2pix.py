@@ -20,6 +20,7 @@ from typing import Literal
 from ganflow.data import layouts
 from ganflow.data.sources import Source, SplitSpec, register_source
 from ganflow.data.sources.common import ArchiveOptions, Direction, RemoteFile, Sha256, extract, fetch_remote
+from ganflow.errors import DataError
 
 MIRRORS = ("http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/",)
 
@@ -56,7 +57,7 @@ def _fetch(options: Pix2pixOptions, raw_dir: Path, downloads: Path) -> list[dict
     extract(archive, raw_dir / "data", options)
     root = raw_dir / "data" / options.set
     if not root.is_dir() or layouts.split_folders(root) is None:
-        raise SystemExit(f"fetch: {archive} does not have the pix2pix layout {options.set}/train/, "
+        raise DataError(f"fetch: {archive} does not have the pix2pix layout {options.set}/train/, "
                          f"{options.set}/val/ (got {sorted(p.name for p in (raw_dir / 'data').iterdir())})")
     return [record]
 

@@ -37,6 +37,7 @@ from ganflow.data import layouts
 from ganflow.data.images import list_images, load_image, save_image
 from ganflow.data.sources import CommonOptions, Source, SplitSpec, register_source
 from ganflow.data.split import seeded_split, split_rule
+from ganflow.errors import MissingInputError, ParamsError
 
 # name -> loader; every one ships inside the installed package (no pooch download).
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle", "retina", "immunohistochemistry",
@@ -69,7 +70,7 @@ def _load_photo(name: str) -> np.ndarray:
 def _fetch(options: PhotoEdgesOptions, raw_dir: Path, downloads: Path | None = None) -> None:
     unknown = [p for p in options.photos if p not in PHOTOS]
     if unknown:
-        raise SystemExit(f"fetch: unknown photo(s) {unknown} in options.photos; known: {list(PHOTOS)}")
+        raise ParamsError(f"fetch: unknown photo(s) {unknown} in options.photos; known: {list(PHOTOS)}")
     for name in options.photos:
         save_image(raw_dir / "images" / f"{name}.png", _load_photo(name))
 
@@ -121,7 +122,7 @@ def _table(options: PhotoEdgesOptions, raw_dir: Path, split: SplitSpec) -> layou
     files = {p.stem: p for p in list_images(folder)} if folder.is_dir() else {}
     missing = [p for p in options.photos if p not in files]
     if missing:
-        raise SystemExit(f"pair: {folder} lacks {missing}; run `ganflow fetch` for this data set first")
+        raise MissingInputError(f"pair: {folder} lacks {missing}; run `ganflow fetch` for this data set first")
     cells = []
     for k, photo in enumerate(options.photos):
         img = load_image(files[photo], channels=3)

@@ -29,6 +29,7 @@ from ganflow.data import captions as cap
 from ganflow.data import layouts
 from ganflow.data.images import resize
 from ganflow.data.sources import CommonOptions, Source, SplitSpec, register_source
+from ganflow.errors import DataError, MissingInputError
 
 RAW_FILE = "digits.npz"
 CLASSES = [str(d) for d in range(10)]
@@ -51,19 +52,19 @@ def read_raw(raw_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """(images float32 in [0, 1] (N, 8, 8), labels (N,)) from digits.npz, checked."""
     path = Path(raw_dir) / RAW_FILE
     if not path.is_file():
-        raise SystemExit(f"pair: {path} is missing; run `ganflow fetch` for this data set first")
+        raise MissingInputError(f"pair: {path} is missing; run `ganflow fetch` for this data set first")
     try:
         with np.load(path) as f:
             images, target = f["images"], f["target"]
     except (OSError, ValueError, KeyError) as e:
-        raise SystemExit(f"pair: {path}: not a digits archive with 'images' and 'target' ({e})") from None
+        raise DataError(f"pair: {path}: not a digits archive with 'images' and 'target' ({e})") from None
     if images.ndim != 3 or len(images) != len(target) or target.ndim != 1:
-        raise SystemExit(f"pair: {path}: images {images.shape} and target {target.shape} do not match "
+        raise DataError(f"pair: {path}: images {images.shape} and target {target.shape} do not match "
                          f"(expected (N, H, W) and (N,))")
     if images.min() < 0 or images.max() > 16:
-        raise SystemExit(f"pair: {path}: intensities must lie in 0..16, found {images.min()}..{images.max()}")
+        raise DataError(f"pair: {path}: intensities must lie in 0..16, found {images.min()}..{images.max()}")
     if target.min() < 0 or target.max() > 9:
-        raise SystemExit(f"pair: {path}: labels must be digits 0..9, found {target.min()}..{target.max()}")
+        raise DataError(f"pair: {path}: labels must be digits 0..9, found {target.min()}..{target.max()}")
     return images.astype(np.float32) / 16.0, target.astype(np.int64)
 
 

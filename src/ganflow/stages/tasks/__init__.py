@@ -35,6 +35,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from ganflow.errors import ParamsError
 from ganflow.params import Params
 
 TASK_MODULES = {
@@ -50,6 +51,6 @@ TASK_MODULES = {
 def task_for(params: Params, exp: str) -> ModuleType:
     task = params.experiment(exp).task
     if task not in TASK_MODULES:
-        raise SystemExit(f"experiment {exp!r}: task {task!r} has no implementation yet; "
+        raise ParamsError(f"experiment {exp!r}: task {task!r} has no implementation yet; "
                          f"available: {sorted(TASK_MODULES)}")
     return importlib.import_module(f"{__name__}.{TASK_MODULES[task]}")

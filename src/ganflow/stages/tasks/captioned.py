@@ -26,6 +26,7 @@ import torch
 from ganflow.data import captions as cap
 from ganflow.data.images import resize
 from ganflow.data.tensors import to_tensor
+from ganflow.errors import DataError, MissingInputError
 from ganflow.hashing import sha256_file
 from ganflow.models.base import DataInfo
 from ganflow.nn.text_encoder import CaptionEmbedder, load_text_encoder
@@ -69,9 +70,9 @@ def embedder_of(dataset: str) -> tuple[CaptionEmbedder, Path]:
     try:
         embedder, _ = load_text_encoder(path)
     except FileNotFoundError:
-        raise SystemExit(f"{path} is missing; run `ganflow text_encoder --dataset {dataset}` first") from None
+        raise MissingInputError(f"{path} is missing; run `ganflow text_encoder --dataset {dataset}` first") from None
     except ValueError as e:
-        raise SystemExit(str(e)) from None
+        raise DataError(str(e)) from None
     return embedder, path
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ganflow.atomic import write_json
+from ganflow.errors import DataError, MissingInputError
 from ganflow.hashing import sha256_file
 from ganflow.metrics.classifier_score import classifier_scores
 from ganflow.metrics.frechet import frechet_distance, frechet_distance_from_features, gaussian_stats
@@ -70,7 +71,7 @@ def nchw(arr: np.ndarray) -> np.ndarray:
 def _extractor() -> FIDInceptionV3:
     weights = paths.fid_weights_file()
     if not weights.is_file():
-        raise SystemExit(f"{weights} not found: run `ganflow weights` first (it finds or fetches the FID Inception)")
+        raise MissingInputError(f"{weights} not found: run `ganflow weights` first (it finds or fetches the FID Inception)")
     return load_fid_inception(weights)
 
 
@@ -86,7 +87,7 @@ def has_inception_logits() -> bool:
 
 def _require_logits() -> None:
     if not has_inception_logits():
-        raise SystemExit(
+        raise MissingInputError(
             f"the Inception Score needs the Inception's classifier layer (fc, 1008 logits), and "
             f"{paths.fid_weights_file()} has none (fid-helper's weights carry pool3 only). Put pytorch-fid's "
             f"{PT_FID_FILE} at ~/.cache/torch/hub/checkpoints/{PT_FID_FILE} (or set weights.fid_inception.path "
@@ -261,13 +262,13 @@ def inception_score_record(params: Params, fake: FeatureSet) -> dict:
 
 
 def load_domain_classifier(dataset: str):
-    """(model, meta, provenance dict) of data/classifiers/<dataset>/, or a SystemExit saying how to make it."""
+    """(model, meta, provenance dict) of data/classifiers/<dataset>/, or a MissingInputError saying how to make it."""
     from ganflow.nn.classifier import load_classifier
 
     folder = paths.classifier_dir(dataset)
     model_file, acc_file = folder / "model.pt", folder / "accuracy.json"
     if not model_file.is_file() or not acc_file.is_file():
-        raise SystemExit(f"{folder}: no domain classifier; run `ganflow classifier --dataset {dataset}` first")
+        raise MissingInputError(f"{folder}: no domain classifier; run `ganflow classifier --dataset {dataset}` first")
     model, meta = load_classifier(model_file)
     acc = json.loads(acc_file.read_text())
     return model, meta, {"classifier": str(model_file), "classifier_sha256": sha256_file(model_file),
@@ -281,7 +282,7 @@ def classifier_record(params: Params, dataset: str, images: np.ndarray, labels=N
     model, meta, provenance = load_domain_classifier(dataset)
     x = nchw(images)
     if tuple(x.shape[1:]) != (meta["channels"], meta["image_size"], meta["image_size"]):
-        raise SystemExit(f"the {dataset} classifier takes {meta['channels']} x {meta['image_size']} x "
+        raise DataError(f"the {dataset} classifier takes {meta['channels']} x {meta['image_size']} x "
                          f"{meta['image_size']} images; these are {tuple(x.shape[1:])}")
     s = classifier_scores(model, x, labels=labels, splits=params.evaluate.is_splits, seed=params.seed,
                           device=pick_device(params.evaluate.device))

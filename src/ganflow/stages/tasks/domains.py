@@ -31,6 +31,7 @@ import torch
 from ganflow.atomic import write_json
 from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.tensors import to_tensor
+from ganflow.errors import DataError, MissingInputError, ParamsError
 from ganflow.models import get_model
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -74,7 +75,7 @@ def selected_domains(params: Params, exp: str) -> tuple[Path, dict, list[str]]:
     folder = paths.pairs_dir(dataset)
     meta_file = folder / "dataset.json"
     if not meta_file.is_file():
-        raise SystemExit(f"{meta_file} is missing; run `ganflow pair --dataset {dataset}` first")
+        raise MissingInputError(f"{meta_file} is missing; run `ganflow pair --dataset {dataset}` first")
     meta = json.loads(meta_file.read_text())
     layout = meta.get("layout")
     if layout == "attributes":
@@ -82,12 +83,12 @@ def selected_domains(params: Params, exp: str) -> tuple[Path, dict, list[str]]:
     elif layout == "labelled":
         available = list(meta.get("classes", []))
     else:
-        raise SystemExit(f"{meta_file}: layout {layout!r}; the domains task needs 'attributes' (0/1 columns) "
+        raise DataError(f"{meta_file}: layout {layout!r}; the domains task needs 'attributes' (0/1 columns) "
                          "or 'labelled' (classes)")
     domains = list(cfg.domains) if cfg.domains is not None else available
     unknown = [d for d in domains if d not in available]
     if unknown:
-        raise SystemExit(f"train.{exp}.net.domains: {unknown} not in {meta_file} ({layout}: {available})")
+        raise ParamsError(f"train.{exp}.net.domains: {unknown} not in {meta_file} ({layout}: {available})")
     return folder, meta, domains
 
 
@@ -97,7 +98,7 @@ def read_split(params: Params, exp: str, split: str) -> DomainSet:
     folder, meta, domains = selected_domains(params, exp)
     manifest_file = folder / "manifest.csv"
     if not manifest_file.is_file():
-        raise SystemExit(f"{manifest_file} is missing; run `ganflow pair --dataset {params.experiment(exp).dataset}` first")
+        raise MissingInputError(f"{manifest_file} is missing; run `ganflow pair --dataset {params.experiment(exp).dataset}` first")
     manifest = pd.read_csv(manifest_file, dtype={"id": str})
     layout = meta["layout"]
 
@@ -105,12 +106,12 @@ def read_split(params: Params, exp: str, split: str) -> DomainSet:
     if layout == "attributes":
         missing = [d for d in domains if d not in manifest.columns]
         if missing:
-            raise SystemExit(f"{manifest_file}: no column(s) {missing}")
+            raise DataError(f"{manifest_file}: no column(s) {missing}")
         labels = rows[domains].to_numpy()
         bad = ~np.isin(labels, (0, 1)).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise SystemExit(f"{manifest_file}: id {rows['id'][i]}: domain values {labels[i].tolist()} are not 0/1")
+            raise DataError(f"{manifest_file}: id {rows['id'][i]}: domain values {labels[i].tolist()} are not 0/1")
     else:
         labels = np.stack([(rows["label_name"].astype(str) == d).to_numpy() for d in domains], axis=1)
     labels = labels.astype(np.float32).reshape(len(rows), len(domains))
@@ -120,16 +121,16 @@ def read_split(params: Params, exp: str, split: str) -> DomainSet:
         many = labels.sum(axis=1) > 1
         if many.any():
             i = int(np.flatnonzero(many)[0])
-            raise SystemExit(f"{manifest_file}: id {rows['id'][i]} is in several of the domains {domains}; "
+            raise DataError(f"{manifest_file}: id {rows['id'][i]} is in several of the domains {domains}; "
                              f"set train.{exp}.net.labels: multi for independent attributes")
         keep = labels.sum(axis=1) == 1  # images in none of the selected domains take no part
         rows, labels = rows[keep].reset_index(drop=True), labels[keep]
     if rows.empty:
-        raise SystemExit(f"{manifest_file}: no {split} images in the domains {domains}")
+        raise DataError(f"{manifest_file}: no {split} images in the domains {domains}")
     try:
         images = [load_image(folder / rel, meta["channels"]) for rel in rows["image"]]
     except (ImageError, FileNotFoundError) as e:
-        raise SystemExit(f"{manifest_file}: {e}") from None
+        raise DataError(f"{manifest_file}: {e}") from None
     arr = np.stack([im[..., None] if im.ndim == 2 else im for im in images]).astype(np.float32)
     return DomainSet(folder, meta, domains, exclusive, list(rows["id"]), labels, arr)
 
@@ -165,11 +166,11 @@ def sample(params: Params, exp: str, model, device: torch.device, out_dir: Path)
 def load_outputs(exp: str, test: DomainSet) -> dict[str, np.ndarray]:
     path = paths.samples_dir(exp) / "outputs.npz"
     if not path.is_file():
-        raise SystemExit(f"{path} is missing; run `ganflow sample --exp {exp}` first")
+        raise MissingInputError(f"{path} is missing; run `ganflow sample --exp {exp}` first")
     with np.load(path) as f:
         out = {k: f[k] for k in f.files}
     if list(out["ids"]) != test.ids or list(out["domains"]) != test.domains:
-        raise SystemExit(f"{path} was made for other test images or domains; rerun `ganflow sample --exp {exp}`")
+        raise DataError(f"{path} was made for other test images or domains; rerun `ganflow sample --exp {exp}`")
     return out
 
 

@@ -24,6 +24,7 @@ import torch
 from ganflow.atomic import atomic_path, write_json
 from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.tensors import to_images, to_tensor
+from ganflow.errors import DataError, MissingInputError
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
 from ganflow.provenance import hash_tree
@@ -59,7 +60,7 @@ N_ARITH_ROWS = 6
 def read_meta(dataset: str) -> dict:
     path = paths.pairs_dir(dataset) / "dataset.json"
     if not path.is_file():
-        raise SystemExit(f"{path} is missing; run `ganflow pair --dataset {dataset}` first")
+        raise MissingInputError(f"{path} is missing; run `ganflow pair --dataset {dataset}` first")
     return json.loads(path.read_text())
 
 
@@ -68,31 +69,31 @@ def read_split(dataset: str, split: str) -> tuple[pd.DataFrame, np.ndarray]:
     folder = paths.pairs_dir(dataset)
     manifest_file = folder / "manifest.csv"
     if not manifest_file.is_file():
-        raise SystemExit(f"{manifest_file} is missing; run `ganflow pair --dataset {dataset}` first")
+        raise MissingInputError(f"{manifest_file} is missing; run `ganflow pair --dataset {dataset}` first")
     manifest = pd.read_csv(manifest_file)
     missing = [c for c in ("id", "split", "image") if c not in manifest.columns]
     if missing:
-        raise SystemExit(f"{manifest_file}: missing column(s) {missing}; has {list(manifest.columns)}")
+        raise DataError(f"{manifest_file}: missing column(s) {missing}; has {list(manifest.columns)}")
     rows = manifest[manifest["split"] == split].reset_index(drop=True)
     if rows.empty:
-        raise SystemExit(f"{manifest_file}: no rows with split {split!r}")
+        raise DataError(f"{manifest_file}: no rows with split {split!r}")
     try:
         images = np.stack([load_image(folder / rel) for rel in rows["image"]])
     except (ImageError, FileNotFoundError) as e:
-        raise SystemExit(f"{manifest_file}: {e}") from None
+        raise DataError(f"{manifest_file}: {e}") from None
     return rows, images
 
 
 def labels_of(rows: pd.DataFrame, dataset: str, n_classes: int) -> np.ndarray:
-    """The label column as int64 in 0..n_classes-1, or a SystemExit naming the first bad row."""
+    """The label column as int64 in 0..n_classes-1, or a DataError naming the first bad row."""
     where = paths.pairs_dir(dataset) / "manifest.csv"
     if "label" not in rows.columns:
-        raise SystemExit(f"{where}: no 'label' column; this task needs a labelled data set")
+        raise DataError(f"{where}: no 'label' column; this task needs a labelled data set")
     labels = pd.to_numeric(rows["label"], errors="coerce")
     bad = labels.isna() | (labels % 1 != 0) | (labels < 0) | (labels >= n_classes)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise SystemExit(f"{where}: id {rows['id'][i]}: label {rows['label'][i]!r} is not an integer in "
+        raise DataError(f"{where}: id {rows['id'][i]}: label {rows['label'][i]!r} is not an integer in "
                          f"0..{n_classes - 1}")
     return labels.to_numpy(np.int64).copy()  # writable: torch.from_numpy shares it
 
@@ -101,12 +102,12 @@ def split_captions(rows: pd.DataFrame, dataset: str) -> list[list[str]]:
     """Each row's captions (the manifest joins them with ' | ')."""
     where = paths.pairs_dir(dataset) / "manifest.csv"
     if "captions" not in rows.columns:
-        raise SystemExit(f"{where}: no 'captions' column; this task needs a captioned data set")
+        raise DataError(f"{where}: no 'captions' column; this task needs a captioned data set")
     out = []
     for image_id, text in zip(rows["id"], rows["captions"]):
         caps = [c.strip() for c in str(text).split("|") if c.strip()] if isinstance(text, str) else []
         if not caps:
-            raise SystemExit(f"{where}: id {image_id}: no captions")
+            raise DataError(f"{where}: id {image_id}: no captions")
         out.append(caps)
     return out
 
@@ -114,7 +115,7 @@ def split_captions(rows: pd.DataFrame, dataset: str) -> list[list[str]]:
 def classes_of(meta: dict, dataset: str) -> list[str]:
     classes = meta.get("classes")
     if not isinstance(classes, list) or len(classes) < 2:
-        raise SystemExit(f"{paths.pairs_dir(dataset) / 'dataset.json'}: needs 'classes' (>= 2 names); "
+        raise DataError(f"{paths.pairs_dir(dataset) / 'dataset.json'}: needs 'classes' (>= 2 names); "
                          f"layout {meta.get('layout')!r} is not labelled")
     return classes
 
@@ -140,7 +141,7 @@ def write_samples(out_dir: Path, ids: list[str], images: np.ndarray, **arrays) -
 def load_outputs(exp: str) -> dict[str, np.ndarray]:
     path = paths.samples_dir(exp) / "outputs.npz"
     if not path.is_file():
-        raise SystemExit(f"{path} is missing; run `ganflow sample --exp {exp}` first")
+        raise MissingInputError(f"{path} is missing; run `ganflow sample --exp {exp}` first")
     with np.load(path) as f:
         return {k: f[k] for k in f.files}
 

@@ -26,6 +26,7 @@ import torch
 from ganflow.atomic import write_json
 from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.tensors import to_images, to_tensor
+from ganflow.errors import DataError, MissingInputError
 from ganflow.metrics.pixels import rmse
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -52,18 +53,18 @@ def read_set(dataset: str) -> tuple[Path, pd.DataFrame, dict]:
     manifest_file, meta_file = folder / "manifest.csv", folder / "dataset.json"
     for f in (manifest_file, meta_file):
         if not f.is_file():
-            raise SystemExit(f"{f} is missing; run `ganflow pair --dataset {dataset}` first")
+            raise MissingInputError(f"{f} is missing; run `ganflow pair --dataset {dataset}` first")
     meta = json.loads(meta_file.read_text())
     if meta.get("layout") != "unpaired":
-        raise SystemExit(f"{meta_file}: layout {meta.get('layout')!r}; the unpaired task needs 'unpaired' "
+        raise DataError(f"{meta_file}: layout {meta.get('layout')!r}; the unpaired task needs 'unpaired' "
                          "(manifest columns id, split, domain, image)")
     manifest = pd.read_csv(manifest_file, dtype={"id": str})
     missing = [c for c in ("id", "split", "domain", "image") if c not in manifest.columns]
     if missing:
-        raise SystemExit(f"{manifest_file}: missing column(s) {missing}")
+        raise DataError(f"{manifest_file}: missing column(s) {missing}")
     bad = manifest[~manifest["domain"].isin(DOMAINS)]
     if len(bad):
-        raise SystemExit(f"{manifest_file}, line {bad.index[0] + 2} (id {bad['id'].iloc[0]}): "
+        raise DataError(f"{manifest_file}, line {bad.index[0] + 2} (id {bad['id'].iloc[0]}): "
                          f"domain {bad['domain'].iloc[0]!r} is not A or B")
     return folder, manifest, meta
 
@@ -72,13 +73,13 @@ def load_domain(folder: Path, manifest: pd.DataFrame, split: str, domain: str,
                 channels: int) -> tuple[list[str], list[np.ndarray]]:
     rows = manifest[(manifest["split"] == split) & (manifest["domain"] == domain)].sort_values("id")
     if rows.empty:
-        raise SystemExit(f"{folder / 'manifest.csv'}: no {split} images in domain {domain}")
+        raise DataError(f"{folder / 'manifest.csv'}: no {split} images in domain {domain}")
     images = []
     for r in rows.itertuples():
         try:
             images.append(load_image(folder / r.image, channels))
         except ImageError as e:
-            raise SystemExit(f"{e} (manifest id {r.id})") from None
+            raise DataError(f"{e} (manifest id {r.id})") from None
     return list(rows["id"]), images
 
 
@@ -155,7 +156,7 @@ def evaluate(params: Params, exp: str) -> None:
     real = {d: load_domain(folder, manifest, "test", d, meta["channels"]) for d in DOMAINS}
     for d in DOMAINS:
         if list(out[f"ids_{d}"]) != real[d][0]:
-            raise SystemExit(f"{paths.samples_dir(exp)}/outputs.npz does not hold the test images of domain {d} "
+            raise DataError(f"{paths.samples_dir(exp)}/outputs.npz does not hold the test images of domain {d} "
                              f"of {folder}; rerun `ganflow sample --exp {exp}`")
     imgs = {d: _hwc(real[d][1]) for d in DOMAINS}
     common = {"dataset": dataset, "samples_sha256": hash_tree(paths.samples_dir(exp) / "outputs.npz"),
