@@ -34,6 +34,8 @@ class FileServer:
         self.truncate: dict[str, float] = {}  # path -> how many more responses to cut in half
         self.fail: dict[str, list[int]] = {}  # path -> statuses to answer first, one per request
         self.delay: dict[str, float] = {}  # path -> seconds to wait before answering
+        self.trickle: dict[str, float] = {}  # path -> seconds between bytes of the body
+        self.trickle_headers: dict[str, float] = {}  # path -> seconds between bytes of the headers
         self.gdrive: dict[str, bytes] = {}  # Drive file id -> body, for /uc and /download
         self.log: list[dict] = []  # one entry per request: path, headers, status
         self.lock = threading.Lock()
@@ -62,6 +64,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if cut:
                 state.truncate[path] -= 1
         time.sleep(state.delay.get(path, 0))
+        self._gap = state.trickle.get(path, 0)
+        if state.trickle_headers.get(path):
+            self.wfile = _Trickling(self.wfile, state.trickle_headers[path])
 
         if forced is not None:
             return self._send(entry, forced, b"forced failure")
@@ -130,7 +135,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body if send is None else send)
+        payload = body if send is None else send
+        if not getattr(self, "_gap", 0):
+            self.wfile.write(payload)
+            return
+        for i in range(len(payload)):  # a server that trickles: one byte per gap, each in time
+            self.wfile.write(payload[i:i + 1])
+            self.wfile.flush()
+            time.sleep(self._gap)
+
+
+class _Trickling:
+    """A wfile that sends every byte on its own, ``gap`` seconds apart (headers included)."""
+
+    def __init__(self, wfile, gap: float):
+        self.wfile, self.gap = wfile, gap
+
+    def write(self, data: bytes) -> int:
+        for i in range(len(data)):
+            self.wfile.write(data[i:i + 1])
+            self.wfile.flush()
+            time.sleep(self.gap)
+        return len(data)
+
+    def flush(self) -> None:
+        self.wfile.flush()
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -339,6 +368,43 @@ def test_timeout_is_reported(server, tmp_path):
     with pytest.raises(DownloadError) as info:
         download([url], tmp_path / "a.bin", retries=0, timeout=0.2, progress=False)
     assert f"{url}: timeout after 0.2s" in str(info.value)
+
+
+def test_a_trickling_body_fails_on_the_rate_floor(server, tmp_path):
+    """One byte every 0.1 s never trips the per-read timeout; the rate floor ends the attempt."""
+    server.files["/trickle.bin"] = DATA
+    server.trickle["/trickle.bin"] = 0.1
+    url = server.url("/trickle.bin")
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        download([url], tmp_path / "a.bin", retries=1, timeout=1, min_rate=1000, progress=False,
+                 sleep=lambda s: None)
+    assert time.monotonic() - started < 30  # it ends (the old code ran until killed)
+    message = str(info.value)
+    assert f"{url}: slower than the minimum rate" in message and "below min_rate 1000 B/s" in message
+    assert "gave up after 2 attempts" in message
+    assert not (tmp_path / "a.bin").exists()
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_trickling_server_fails_on_the_deadline(server, tmp_path, where):
+    """Without a rate floor, the deadline per attempt still bounds a trickle, even in the headers."""
+    server.files["/trickle.bin"] = DATA
+    (server.trickle_headers if where == "headers" else server.trickle)["/trickle.bin"] = 0.05
+    url = server.url("/trickle.bin")
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        download([url], tmp_path / "a.bin", retries=0, timeout=5, deadline=1.0, min_rate=0, progress=False)
+    assert time.monotonic() - started < 30
+    assert f"{url}: no complete answer within the deadline of 1s per attempt" in str(info.value)
+    assert not (tmp_path / "a.bin").exists()
+
+
+def test_a_fast_server_is_not_cut_by_the_limits(server, tmp_path):
+    server.files["/ok.bin"] = DATA
+    got = download([server.url("/ok.bin")], tmp_path / "a.bin", sha256=SHA, timeout=5, deadline=60,
+                   min_rate=1000, progress=False)
+    assert got.read_bytes() == DATA
 
 
 # ------------------------------------------------------------- local files

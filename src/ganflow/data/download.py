@@ -15,6 +15,11 @@ appears under its final name only complete and verified:
 * checksums are computed while streaming and checked *before* ``os.replace``
   gives the file its final name, so a crash or a bad mirror can never leave a
   wrong file where later stages would trust it;
+* each attempt has an overall ``deadline`` and a minimum average rate
+  (``min_rate`` bytes/s over every ``timeout``-second window, like curl's
+  ``--speed-limit``/``--speed-time``): the socket timeout alone bounds each
+  read, so a server that trickles a byte at a time would otherwise hold the
+  download forever.  Both are transient failures (retry, then next mirror);
 * ``file://`` URLs and plain local paths are copied through the same path
   (with the checksum check), so a user can point at an archive they fetched by
   hand;
@@ -33,6 +38,8 @@ import http.client
 import http.cookiejar
 import os
 import re
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -99,6 +106,8 @@ class _Job:
     part: Path
     expected: dict[str, str]  # algorithm -> lowercase hex digest
     timeout: float
+    deadline: float | None  # seconds per attempt, headers included; None: no overall limit
+    min_rate: float  # bytes/s averaged over each `timeout` seconds; 0: no minimum
     progress: bool
     opener: urllib.request.OpenerDirector
     user_agent: str
@@ -132,6 +141,8 @@ def download(
     md5: str | None = None,
     retries: int = 3,
     timeout: float = 30,
+    deadline: float | None = None,
+    min_rate: float = 0.0,
     backoff: float = 1.0,
     progress: bool = True,
     sleep: Callable[[float], None] = time.sleep,
@@ -157,6 +168,12 @@ def download(
         Extra attempts per URL after the first one, for transient failures.
     timeout:
         Socket timeout in seconds (connect and each read).
+    deadline:
+        Overall limit in seconds for one attempt (connect, headers, body).
+        ``None`` sets none.
+    min_rate:
+        The slowest average transfer accepted, in bytes per second, measured
+        over each window of ``timeout`` seconds.  0 accepts any rate.
     backoff:
         Sleep before retry *k* (1-based) is ``backoff * 2 ** (k - 1)`` seconds.
     progress:
@@ -194,11 +211,15 @@ def download(
         part=dest.with_name(dest.name + ".part"),
         expected=expected,
         timeout=timeout,
+        deadline=deadline,
+        min_rate=min_rate,
         progress=progress,
         # One cookie jar per call: Google Drive's older confirmation flow
         # checks a cookie set by the confirmation page.
         opener=urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+            _WatchedHTTPHandler(),
+            _WatchedHTTPSHandler(),
         ),
         user_agent=_user_agent(),
     )
@@ -251,7 +272,19 @@ def _fetch(job: _Job, url: str) -> tuple[dict, int]:
     local = _local_path(url)
     if local is not None:
         return _copy_local(job, local), 0
-    return _fetch_remote(job, url)
+    with _Watchdog(job.deadline) as watchdog:
+        try:
+            fetched = _fetch_remote(job, url)
+        except (_Transient, OSError, http.client.HTTPException) as exc:
+            if watchdog.expired:  # the watchdog cut the connection: say why, not what broke
+                raise _Transient(f"no complete answer within the deadline of {job.deadline:g}s "
+                                 "per attempt (a stalled or trickling server)") from None
+            if isinstance(exc, _Transient):
+                raise
+            raise _Transient(_describe(exc, job.timeout)) from None
+    if watchdog.expired:  # cut short without an error: a body without Content-Length
+        raise _Transient(f"no complete answer within the deadline of {job.deadline:g}s per attempt")
+    return fetched
 
 
 def _copy_local(job: _Job, src: Path) -> dict:
@@ -337,6 +370,7 @@ def _write_part(
     if offset:
         _hash_file(job.part, hashers)  # the resumed prefix counts toward the checksum
     received = offset
+    rate = _RateFloor(job.min_rate, window=job.timeout)
     with open(job.part, "ab" if offset else "wb") as out, tqdm(
         total=total,
         initial=offset,
@@ -353,6 +387,7 @@ def _write_part(
                     hasher.update(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
+                rate.check(len(chunk), received)
         except (OSError, http.client.HTTPException) as exc:
             raise _Transient(f"{_describe(exc, job.timeout)} after {received} bytes") from None
         finally:
@@ -363,6 +398,86 @@ def _write_part(
     if total is not None and received < total:
         raise _Transient(f"truncated: got {received} of {total} bytes")
     return hashers
+
+
+# ------------------------------------------------- deadline and rate floor
+
+
+class _RateFloor:
+    """Fails the attempt when fewer than ``min_rate * window`` bytes arrive in a ``window``."""
+
+    def __init__(self, min_rate: float, window: float, clock: Callable[[], float] = time.monotonic):
+        self.min_rate, self.window, self.clock = min_rate, window, clock
+        self.start, self.bytes = clock(), 0
+
+    def check(self, n: int, received: int) -> None:
+        if self.min_rate <= 0:
+            return
+        self.bytes += n
+        elapsed = self.clock() - self.start
+        if elapsed < self.window:
+            return
+        if self.bytes / elapsed < self.min_rate:
+            raise _Transient(f"slower than the minimum rate: {self.bytes / elapsed:.0f} B/s over "
+                             f"{elapsed:.0f}s, below min_rate {self.min_rate:g} B/s, after {received} bytes")
+        self.start, self.bytes = self.clock(), 0
+
+
+# The connections an attempt opens, so its watchdog can cut them at the deadline.  A socket's
+# timeout bounds one read; only closing it from outside bounds a server that answers every read
+# with one byte, headers included.
+_attempt_sockets: list[socket.socket] = []
+
+
+class _Watchdog:
+    """Shuts down the attempt's sockets ``deadline`` seconds after it starts."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline, self.expired = deadline, False
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> "_Watchdog":
+        _attempt_sockets.clear()
+        if self.deadline is not None:
+            self._timer = threading.Timer(self.deadline, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def _expire(self) -> None:
+        self.expired = True
+        for sock in list(_attempt_sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv in the downloading thread
+            except OSError:
+                pass
+
+    def __exit__(self, *exc) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        _attempt_sockets.clear()
+
+
+class _WatchedHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _attempt_sockets.append(self.sock)
+
+
+class _WatchedHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _attempt_sockets.append(self.sock)
+
+
+class _WatchedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_WatchedHTTPConnection, req)
+
+
+class _WatchedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_WatchedHTTPSConnection, req, context=self._context)
 
 
 # ------------------------------------------------------------- Google Drive
@@ -491,7 +606,10 @@ def _mismatch(expected: dict[str, str], hashers: dict) -> str | None:
 def _chunks(source: BinaryIO, head: bytes) -> Iterator[bytes]:
     if head:
         yield head
-    while chunk := source.read(CHUNK_SIZE):
+    # read1, not read: read(n) blocks until n bytes have arrived, so a trickling server would never
+    # let the deadline or the rate floor be checked between reads.
+    read = getattr(source, "read1", source.read)
+    while chunk := read(CHUNK_SIZE):
         yield chunk
 
 

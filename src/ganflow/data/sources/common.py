@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, StringConstraints
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, StringConstraints
 from tqdm import tqdm
 
 from ganflow.data.download import download, gdrive_url
@@ -25,6 +25,15 @@ from ganflow.data.extract import UnsafeArchiveError, safe_extract
 from ganflow.data.sources import CommonOptions
 from ganflow.errors import ArchiveError, DataError, DownloadError, ParamsError
 from ganflow.hashing import sha256_file
+
+# Defaults a person would pick for the registered sets: CelebA (1.4 GB, 202,599 files) and the
+# CycleGAN / flowers archives expand to well under 4 GiB.  A source that knows its archive's size
+# (the pix2pix sets, up to edges2handbags' 8.6 GB) allows twice that instead, so a bomb posing as
+# facades (30 MB) stops at 60 MB, not at the size of the largest set.
+DEFAULT_MAX_EXTRACT_BYTES = 4 * 2**30
+DEFAULT_MAX_MEMBERS = 500_000
+DEFAULT_DEADLINE = 6 * 3600.0   # one attempt: CelebA's 1.4 GB at a poor 100 kB/s still fits
+DEFAULT_MIN_RATE = 1024.0       # bytes/s; below that a download would take days
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
 Direction = Annotated[str, StringConstraints(pattern=r"^(AtoB|BtoA)$")]
@@ -35,12 +44,17 @@ class DownloadOptions(CommonOptions):
     # name is appended.  For a lab-local copy, or a server on 127.0.0.1 in the tests.
     mirrors: list[str] | None = Field(None, min_length=1)
     retries: NonNegativeInt = 3          # extra attempts per URL for transient failures
-    timeout: PositiveFloat = 60.0        # seconds, per connect / read
+    timeout: PositiveFloat = 60.0        # seconds, per connect / read; also the min_rate window
+    # A server that trickles bytes never trips the per-read timeout: each attempt also ends past
+    # its deadline, or when a timeout-long window averages under min_rate (curl's --speed-limit).
+    deadline: PositiveFloat = DEFAULT_DEADLINE
+    min_rate: NonNegativeFloat = DEFAULT_MIN_RATE
 
 
 class ArchiveOptions(DownloadOptions):
-    # Refuse archives that would expand past this many bytes (zip bombs, a wrong file).
-    max_extract_bytes: PositiveInt = 20 * 2**30
+    # Refuse archives that would expand past this many bytes or members (bombs, a wrong file).
+    max_extract_bytes: PositiveInt | None = None   # None: twice the archive's known size, else 4 GiB
+    max_members: PositiveInt = DEFAULT_MAX_MEMBERS
 
 
 @dataclass(frozen=True)
@@ -64,8 +78,7 @@ def fetch_remote(f: RemoteFile, mirrors: list[str], options: DownloadOptions, ca
     if f.gdrive and not options.mirrors:
         urls.append(gdrive_url(f.gdrive))
     try:
-        path = download(urls, cache / f.name, md5=f.md5, sha256=f.sha256, retries=options.retries,
-                        timeout=options.timeout)
+        path = download(urls, cache / f.name, md5=f.md5, sha256=f.sha256, **transfer_limits(options))
     except DownloadError as e:
         pinned = " (checksum pinned by ganflow)" if f.md5 or f.sha256 else ""
         # The manual way round a blocked download (no internet, Drive quota): download() takes a
@@ -78,6 +91,12 @@ def fetch_remote(f: RemoteFile, mirrors: list[str], options: DownloadOptions, ca
     return path, file_record(path, urls=urls, md5=f.md5, sha256_pinned=f.sha256)
 
 
+def transfer_limits(options) -> dict:
+    """download()'s retry and time limits from a source's options."""
+    return {"retries": options.retries, "timeout": options.timeout, "deadline": options.deadline,
+            "min_rate": options.min_rate}
+
+
 def _join(base: str, name: str) -> str:
     return base if base.endswith(name) else base.rstrip("/") + "/" + name
 
@@ -88,10 +107,18 @@ def file_record(path: Path, **extra) -> dict:
             **{k: v for k, v in extra.items() if v is not None}}
 
 
-def extract(archive: Path, target: Path, options: ArchiveOptions) -> None:
-    """safe_extract with the source's size limit; a refused or corrupt archive is an ArchiveError."""
+def extract_limit(options: ArchiveOptions, known_bytes: int | None = None) -> int:
+    """max_extract_bytes when set; else twice the archive's known expanded size; else the default."""
+    if options.max_extract_bytes is not None:
+        return options.max_extract_bytes
+    return 2 * known_bytes if known_bytes else DEFAULT_MAX_EXTRACT_BYTES
+
+
+def extract(archive: Path, target: Path, options: ArchiveOptions, known_bytes: int | None = None) -> None:
+    """safe_extract with the source's limits; a refused or corrupt archive is an ArchiveError."""
     try:
-        safe_extract(archive, target, max_bytes=options.max_extract_bytes)
+        safe_extract(archive, target, max_bytes=extract_limit(options, known_bytes),
+                     max_members=options.max_members)
     except UnsafeArchiveError as e:
         raise ArchiveError(f"fetch: {e}") from None
     except (ValueError, tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
@@ -167,7 +194,7 @@ def user_input(location: str, sha256: str | None, key: str, sha_key: str, cache:
     # Keyed by checksum: two archives behind URLs with the same last part (Drive's "uc") never mix.
     name = f"{sha256.lower()[:16]}-{Path(location.split('?')[0]).name or 'archive'}"
     try:
-        path = download([location], cache / name, sha256=sha256, retries=options.retries, timeout=options.timeout)
+        path = download([location], cache / name, sha256=sha256, **transfer_limits(options))
     except DownloadError as e:
         raise DownloadError(f"fetch: {options.key(key)}: {e}") from None
     extract(path, target, options)

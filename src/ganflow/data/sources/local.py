@@ -27,11 +27,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Literal
 
-from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from ganflow.data import layouts
 from ganflow.data.sources import CommonOptions, Source, SplitSpec, register_source
-from ganflow.data.sources.common import Direction, Sha256, user_input
+from ganflow.data.sources.common import (DEFAULT_DEADLINE, DEFAULT_MAX_MEMBERS,
+                                         DEFAULT_MIN_RATE, Direction, Sha256, user_input)
 from ganflow.errors import DataError
 
 
@@ -41,9 +42,12 @@ class LocalOptions(CommonOptions):
     sha256: Sha256 | None = None
     subdir: str | None = None
     channels: Literal["auto", 1, 3] = "auto"
-    retries: NonNegativeInt = 3                  # for an archive URL
+    retries: NonNegativeInt = 3                  # for an archive URL (see common.DownloadOptions)
     timeout: PositiveFloat = 60.0
-    max_extract_bytes: PositiveInt = 20 * 2**30
+    deadline: PositiveFloat = DEFAULT_DEADLINE
+    min_rate: NonNegativeFloat = DEFAULT_MIN_RATE
+    max_extract_bytes: PositiveInt | None = None
+    max_members: PositiveInt = DEFAULT_MAX_MEMBERS
 
     @model_validator(mode="after")
     def _one_location(self):

@@ -30,18 +30,19 @@ class Pix2pixSet:
     about: str
     direction: str      # the direction the authors train with: a = input
     size: str           # archive size, approximate (from the authors' listing, not pinned)
+    expanded_bytes: int  # about what it extracts to (JPEGs: the archive's size); bounds extraction
 
 
 SETS = {
     "facades": Pix2pixSet("CMP Facades: building photo (A) | label map (B); 400 train, 100 val, 106 test",
-                          "BtoA", "~30 MB"),
-    "maps": Pix2pixSet("aerial photo (A) | Google map (B), Manhattan; ~1,100 train, ~1,100 val", "AtoB", "~250 MB"),
+                          "BtoA", "~30 MB", 30_000_000),
+    "maps": Pix2pixSet("aerial photo (A) | Google map (B), Manhattan; ~1,100 train, ~1,100 val", "AtoB", "~250 MB", 250_000_000),
     "edges2shoes": Pix2pixSet("HED edges (A) | shoe photo (B), UT Zappos50K; ~50k train, 200 val",
-                              "AtoB", "~2 GB"),
+                              "AtoB", "~2 GB", 2_200_000_000),
     "edges2handbags": Pix2pixSet("HED edges (A) | handbag photo (B), iGAN; ~137k train, 200 val",
-                                 "AtoB", "~8.6 GB"),
+                                 "AtoB", "~8.6 GB", 8_600_000_000),
     "night2day": Pix2pixSet("night (A) | day (B) webcam pairs, Transient Attributes; ~17k train, val, test",
-                            "AtoB", "~1.9 GB"),
+                            "AtoB", "~1.9 GB", 1_900_000_000),
 }
 
 
@@ -54,7 +55,7 @@ class Pix2pixOptions(ArchiveOptions):
 def _fetch(options: Pix2pixOptions, raw_dir: Path, downloads: Path) -> list[dict]:
     archive, record = fetch_remote(RemoteFile(f"{options.set}.tar.gz", sha256=options.sha256), list(MIRRORS),
                                    options, downloads / "pix2pix")
-    extract(archive, raw_dir / "data", options)
+    extract(archive, raw_dir / "data", options, known_bytes=SETS[options.set].expanded_bytes)
     root = raw_dir / "data" / options.set
     if not root.is_dir() or layouts.split_folders(root) is None:
         raise DataError(f"fetch: {archive} does not have the pix2pix layout {options.set}/train/, "
