@@ -2,11 +2,13 @@
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import yaml
 
+from ganflow.errors import GanflowError
 from ganflow.stages import graph
 
 PARAMS_FILE = Path("params.yaml")
@@ -82,7 +84,10 @@ def record_with_dvc(stage_names):
 
 
 # The derived graph, and dvc.yaml brought in line with it, so both tools see the same stages.
-STAGES, PARAM_VALUES, DVC_TEXT = graph.load_cached(PARAMS_FILE)
+try:
+    STAGES, PARAM_VALUES, DVC_TEXT = graph.load_cached(PARAMS_FILE)
+except GanflowError as e:  # a bad params.yaml: its sentence, not a traceback through this file
+    sys.exit(f"ganflow: {e}")
 if graph.sync_dvc_yaml(DVC_TEXT):
     print("ganflow: dvc.yaml rewritten from params.yaml and the code (the derived graph changed)")
 KINDS = yaml.safe_load(Path(config.get("kinds", "workflow/kinds.yaml")).read_text()) or {}

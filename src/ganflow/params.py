@@ -40,6 +40,7 @@ class DatasetParams(Strict):
     image_size: PositiveInt = _d("datasets.image_size")
     test_fraction: float = Field(_d("datasets.test_fraction"), gt=0, lt=1)
     split_seed: int = _d("datasets.split_seed")
+    max_image_pixels: PositiveInt = _d("datasets.max_image_pixels")
     # Free-form per-source options (a local folder path, a sha256 for a manual archive, ...).
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -281,9 +282,12 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     if not path.exists():
         raise ParamsError(f"{path}: not found (run ganflow from the project root, or pass --params)")
     try:
-        raw = yaml.safe_load(path.read_text())
+        with open(path, encoding="utf-8") as f:  # a stream, so YAML's marks name the file, not "<unicode string>"
+            raw = yaml.safe_load(f)
     except yaml.YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ParamsError(f"{path}: not UTF-8 text ({e})") from None
     return parse_params(raw, str(path))
 
 

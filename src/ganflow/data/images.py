@@ -2,13 +2,25 @@
 
 Arrays are H x W (grayscale) or H x W x 3 (RGB) float32.  Tensors for the networks are made
 elsewhere (data/tensors.py); this module only knows files.
+
+Reading is defensive, because image folders come from users and the internet:
+
+* an image whose header declares more than ``max_pixels`` pixels is refused before it is decoded
+  (a 30000 x 30000 PNG is 0.9 MB on disk and 2.7 GB as RGB bytes, 11 GB as float32).  The limit
+  is ``datasets.<name>.max_image_pixels`` during pair (see :func:`pixel_limit`), Pillow's own
+  ``MAX_IMAGE_PIXELS`` (89,478,485) elsewhere;
+* the EXIF orientation tag is applied (``ImageOps.exif_transpose``), so a phone photo taken upright
+  is used upright, as every photo viewer shows it.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ganflow import errors
 from ganflow.atomic import atomic_path
@@ -20,6 +32,20 @@ class ImageError(errors.ImageError, ValueError):
     """An image file that cannot be used; the message names the file."""
 
 
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+_max_pixels: contextvars.ContextVar[int] = contextvars.ContextVar("ganflow_max_pixels", default=DEFAULT_MAX_PIXELS)
+
+
+@contextlib.contextmanager
+def pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Refuse images over ``max_pixels`` (width x height) while the block runs."""
+    token = _max_pixels.set(int(max_pixels))
+    try:
+        yield
+    finally:
+        _max_pixels.reset(token)
+
+
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
@@ -27,11 +53,21 @@ def list_images(folder: Path) -> list[Path]:
 def load_image(path: Path | str, channels: int | None = None) -> np.ndarray:
     """Load ``path`` as float32 in [0,1]; ``channels`` 1 or 3 converts, None keeps L or RGB."""
     path = Path(path)
+    with errors.reading(path):
+        return _load_image(path, channels)
+
+
+def _load_image(path: Path, channels: int | None) -> np.ndarray:
     try:
         if path.stat().st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as opened:
+            limit = _max_pixels.get()
+            if opened.width * opened.height > limit:  # from the header: nothing decoded yet
+                raise ImageError(f"{path}: {opened.width} x {opened.height} pixels is over the limit of "
+                                 f"{limit:,} (a decompression bomb, or raise datasets.<name>.max_image_pixels)")
+            opened.load()
+            im = ImageOps.exif_transpose(opened)  # the orientation a viewer shows; a no-op without EXIF
             mode = {1: "L", 3: "RGB"}.get(channels or 0, "L" if im.mode in ("L", "I;16", "I", "1", "LA") else "RGB")
             if im.mode == "I;16":
                 arr = np.asarray(im, dtype=np.float32) / 65535.0
@@ -39,6 +75,8 @@ def load_image(path: Path | str, channels: int | None = None) -> np.ndarray:
             arr = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
     except ImageError:
         raise
+    except Image.DecompressionBombError as e:  # Pillow's own guard, past twice its MAX_IMAGE_PIXELS
+        raise ImageError(f"{path}: refused as a decompression bomb ({e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: not a readable image ({e.__class__.__name__}: {e})") from None
     return arr

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from ganflow.atomic import atomic_path
+from ganflow.errors import reading
 from ganflow.metrics.frechet import gaussian_stats
 
 FORMAT_VERSION = 1
@@ -142,9 +144,58 @@ def save_stats(path: Path | str, stats: RefStats) -> None:
             np.savez(f, **fields)
 
 
+# A statistics file is read only after its arrays' headers are checked: np.load allocates what a
+# header declares before reading a byte, so a 1 kB file declaring a 745 GiB array would otherwise
+# end in numpy's MemoryError.  Real files: Inception pool3 is d = 2048, features of 50k images
+# in float64 are 0.8 GB.
+MAX_STATS_BYTES = 16 * 2**30
+
+
+def check_npz_headers(path: Path, max_bytes: int = MAX_STATS_BYTES) -> dict[str, tuple[tuple, np.dtype]]:
+    """{array name: (shape, dtype)} of an .npz, from the headers alone; ValueError naming the file
+    and the array when one declares more bytes than the file holds or than ``max_bytes`` in all."""
+    out, total = {}, 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                name = info.filename[:-4]
+                with zf.open(info) as member:
+                    try:
+                        version = np.lib.format.read_magic(member)
+                        header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                  else np.lib.format.read_array_header_2_0)
+                        shape, _, dtype = header(member)
+                    except ValueError as e:
+                        raise ValueError(f"{path}: array {name!r} has no valid .npy header ({e})") from None
+                    header_len = member.tell()
+                if dtype.hasobject:
+                    raise ValueError(f"{path}: array {name!r} holds Python objects (refused: loading them "
+                                     "would unpickle)")
+                nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if nbytes > info.file_size - header_len:
+                    raise ValueError(f"{path}: array {name!r} declares shape {shape} ({nbytes:,} bytes) but "
+                                     f"the file holds {info.file_size - header_len:,}: corrupt or forged")
+                total += nbytes
+                if total > max_bytes:
+                    raise ValueError(f"{path}: its arrays declare more than {max_bytes:,} bytes in all; "
+                                     "not a statistics file")
+                out[name] = (shape, dtype)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"{path}: not a readable .npz statistics file ({e})") from None
+    return out
+
+
 def load_stats(path: Path | str) -> RefStats:
     """Read our cache files and pytorch-fid's stats files (keys mu, sigma); errors name the file."""
     path = Path(path)
+    with reading(path):
+        return _load_stats(path)
+
+
+def _load_stats(path: Path) -> RefStats:
+    check_npz_headers(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}

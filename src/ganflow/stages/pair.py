@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ganflow.atomic import atomic_dir
 from ganflow.data import layouts
+from ganflow.data.images import pixel_limit
 from ganflow.data.sources import SplitSpec, get_source
 from ganflow.errors import DataError, MissingInputError
 from ganflow.params import Params
@@ -18,6 +19,11 @@ from ganflow.stages import paths
 
 
 def run(params: Params, dataset: str) -> None:
+    with pixel_limit(params.dataset(dataset).max_image_pixels):
+        _pair(params, dataset)
+
+
+def _pair(params: Params, dataset: str) -> None:
     ds = params.dataset(dataset)
     source = get_source(ds.source)
     options = source.parse_options(dataset, ds.options)
@@ -35,7 +41,7 @@ def run(params: Params, dataset: str) -> None:
     except layouts.LayoutError as e:
         raise DataError(f"pair: {e}") from None
     if table.layout != source.layout:
-        raise ValueError(f"source {source.name!r} declares layout {source.layout!r} but listed {table.layout!r}")
+        raise DataError(f"source {source.name!r} declares layout {source.layout!r} but listed {table.layout!r}")
     with atomic_dir(paths.pairs_dir(dataset)) as tmp:
         meta = layouts.write(table, tmp, dataset=dataset, source=source.name, image_size=ds.image_size,
                              test_fraction=ds.test_fraction, split_seed=ds.split_seed, on_bad=options.on_bad,

@@ -13,7 +13,7 @@ import torch
 
 from ganflow.atomic import atomic_dir, atomic_path, write_json
 from ganflow.data.tensors import BatchStream, to_images
-from ganflow.errors import MissingInputError, TrainingError
+from ganflow.errors import CheckpointError, MissingInputError, ParamsError, TrainingError
 from ganflow.models import get_model
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -21,7 +21,7 @@ from ganflow.provenance import code_version, hash_tree, package_versions
 from ganflow.report.grids import save_grid
 from ganflow.stages import paths
 from ganflow.stages.tasks import task_for
-from ganflow.train.checkpoint import load_checkpoint, params_diff, save_checkpoint
+from ganflow.train.checkpoint import FOR_INFERENCE, FOR_RESUME, load_checkpoint, params_diff, save_checkpoint
 from ganflow.train import distributed
 from ganflow.train.device import compile_networks, configure_torch, pick_device
 from ganflow.train.loop import LoopSettings, NonFiniteLoss, train
@@ -63,7 +63,7 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
     ckpt = resume_dir / "checkpoint.pt"
     start = None
     if ckpt.exists():
-        start = load_checkpoint(ckpt)
+        start = load_checkpoint(ckpt, FOR_RESUME)
         diff = params_diff(start["params"], record["params"])
         if diff and not force:
             raise TrainingError(f"train: {ckpt} was made with other params; refusing to resume:\n  "
@@ -123,10 +123,18 @@ def load_trained(params: Params, exp: str, device: torch.device):
     path = paths.model_dir(exp) / "checkpoint.pt"
     if not path.exists():
         raise MissingInputError(f"{path}: no trained model; run `ganflow train --exp {exp}` first")
-    state = load_checkpoint(path)
-    cls = get_model(state["model_name"])
+    state = load_checkpoint(path, FOR_INFERENCE)
+    try:
+        cls = get_model(state["model_name"])
+    except ParamsError as e:
+        raise CheckpointError(f"{path}: {e}") from None
     trained = state["params"]["train"]
-    model = cls(cls.Config(**trained["net"]), DataInfo(**state["data_info"]), trained["lr"],
-                (trained["beta1"], trained["beta2"]))
-    model.load_state_dict(state["model"])
+    try:
+        model = cls(cls.Config(**trained["net"]), DataInfo(**state["data_info"]), trained["lr"],
+                    (trained["beta1"], trained["beta2"]))
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, ValueError) as e:  # pydantic's ValidationError is a ValueError
+        first = str(e).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: its weights or settings do not fit a {state['model_name']} "
+                              f"({type(e).__name__}: {first})") from None
     return model.to(device).eval(), path

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -147,8 +148,43 @@ def tree_sha256(folder: Path) -> str:
 
 
 def _visible_files(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).rglob("*")
-                  if p.is_file() and not any(s.startswith(".") for s in p.relative_to(folder).parts))
+    """The regular files under ``folder``, hidden ones left out, in sorted order.
+
+    Symbolic links are followed only to a regular file inside ``folder`` itself (a data set that
+    links duplicates stays usable); a link that leads outside it, to a folder, or nowhere, and
+    anything that is not a regular file (a FIFO, a device), is refused with every such path named:
+    copying it would put a file from elsewhere on the machine into data/raw/.
+    """
+    folder = Path(folder)
+    root = folder.resolve()
+    found, refused = [], []
+    for here, dirs, files in os.walk(folder, followlinks=False):
+        base = Path(here)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in [d for d in dirs if (base / d).is_symlink()]:
+            refused.append(f"{base / name} -> {os.readlink(base / name)} (a link to a folder)")
+            dirs.remove(name)
+        for name in files:
+            path = base / name
+            if any(part.startswith(".") for part in path.relative_to(folder).parts):
+                continue
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    refused.append(f"{path} -> {os.readlink(path)} (outside {folder})")
+                    continue
+                if not target.is_file():
+                    refused.append(f"{path} -> {os.readlink(path)} (not a regular file)")
+                    continue
+            elif not stat.S_ISREG(path.lstat().st_mode):
+                refused.append(f"{path} (not a regular file)")
+                continue
+            found.append(path)
+    if refused:
+        more = f"\n  ... and {len(refused) - 10} more" if len(refused) > 10 else ""
+        raise DataError(f"fetch: {folder}: {len(refused)} path(s) refused (links are followed only to files "
+                        "inside the folder):\n  " + "\n  ".join(refused[:10]) + more)
+    return sorted(found)
 
 
 def copy_tree(src: Path, dst: Path) -> int:
