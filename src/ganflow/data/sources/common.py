@@ -130,6 +130,7 @@ def extract(archive: Path, target: Path, options: ArchiveOptions, known_bytes: i
 def place(src: Path, dst: Path) -> None:
     """Put a cached file into the raw folder: a hard link when possible (no second copy), else a copy."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    src = src.resolve()  # a link (inside the folder: see _visible_files) is placed as its target's file
     try:
         os.link(src, dst)
     except OSError:
