@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import json
 import time
 from pathlib import Path
 
@@ -16,7 +17,11 @@ import yaml
 from conftest import copy_project, tiny_params
 from ganflow.atomic import atomic_dir, write_json
 from ganflow.locks import stage_lock
-from ganflow.stages.reproduce import compare
+import numpy as np
+
+from ganflow.errors import ReproductionError
+from ganflow.stages.reproduce import Rule, choose_rule, report
+from ganflow.stages.seeds import spread
 
 pytestmark = pytest.mark.slow
 
@@ -122,16 +127,58 @@ def test_disk_full_leaves_the_previous_output_untouched(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["samples"]  # no temporary debris left
 
 
-def test_reproduce_compares_numbers_and_hashes():
+def test_reproduce_compares_numbers_and_hashes_bit_for_bit_on_the_same_machine():
     recorded = {"rmse.json": {"value": 0.1, "checkpoint_sha256": "ab", "metric": "rmse"}}
-    rows, bad = compare(recorded, {"rmse.json": {"value": 0.1, "checkpoint_sha256": "ab"}}, 0.0)
-    assert bad == 0 and len(rows) == 2
-    _, bad = compare(recorded, {"rmse.json": {"value": 0.1000001, "checkpoint_sha256": "ab"}}, 0.0)
-    assert bad == 1
-    _, bad = compare(recorded, {"rmse.json": {"value": 0.1000001, "checkpoint_sha256": "ab"}}, 1e-5)
-    assert bad == 0
-    _, bad = compare(recorded, {"rmse.json": {"value": 0.1, "checkpoint_sha256": "cd"}}, 1e-5)
-    assert bad == 1
+    bits = Rule("bits", "same machine")
+    report(recorded, {"rmse.json": {"value": 0.1, "checkpoint_sha256": "ab"}}, bits, None)
+    for changed in ({"value": 0.1000001, "checkpoint_sha256": "ab"}, {"value": 0.1, "checkpoint_sha256": "cd"}):
+        with pytest.raises(ReproductionError, match="1 number"):
+            report(recorded, {"rmse.json": changed}, bits, None)
+    given = Rule("tolerance", "given", 1e-5)
+    report(recorded, {"rmse.json": {"value": 0.1000001, "checkpoint_sha256": "ab"}}, given, None)
+    with pytest.raises(ReproductionError):  # on the same machine a hash must still match
+        report(recorded, {"rmse.json": {"value": 0.1, "checkpoint_sha256": "cd"}}, given, None)
+
+
+MACHINE = {"cpu_model": "AMD EPYC", "isa": "AVX2", "torch": "2.13.0+cpu", "blas": "mkl", "onednn": "3.12.0",
+           "threads": 2, "device": "cpu", "gpu": None}
+
+
+def test_reproduce_picks_its_rule_from_the_machine_record():
+    record = {"numerics": MACHINE}
+    spread = {"k": 3, "metrics": {}}
+    assert choose_rule(record, dict(MACHINE), None, spread).kind == "bits"
+    other_cpu = {**MACHINE, "cpu_model": "Intel Xeon Platinum 8480+", "isa": "AVX512"}
+    rule = choose_rule(record, other_cpu, None, spread)
+    assert rule.kind == "spread" and "cpu_model: 'AMD EPYC' -> 'Intel Xeon Platinum 8480+'" in rule.why
+    assert not rule.same_machine
+    assert choose_rule(record, other_cpu, None, None).kind == "tolerance"
+    assert choose_rule(record, other_cpu, None, None).rtol == 0.05
+    assert choose_rule({}, dict(MACHINE), None, None).kind == "tolerance"  # a record from before numerics
+    given = choose_rule(record, dict(MACHINE), 0.01, spread)
+    assert (given.kind, given.why, given.rtol, given.same_machine) == ("tolerance", "--tolerance 0.01 was given",
+                                                                       0.01, True)
+
+
+def test_on_another_machine_a_number_passes_within_the_seed_spread_and_fails_outside():
+    recorded = {"rmse.json": {"value": 0.03932, "checkpoint_sha256": "ab"}}
+    spread = {"k": 3, "metrics": {"rmse.json:value": {"mean": 0.0396, "std": 0.0004}}}
+    # another CPU: 0.04009 (the brief's second machine) is within mean +- 3 std; hashes cannot match
+    rule = Rule("spread", "another CPU", 0.05, same_machine=False)
+    report(recorded, {"rmse.json": {"value": 0.04009, "checkpoint_sha256": "ff"}}, rule, spread)
+    with pytest.raises(ReproductionError):
+        report(recorded, {"rmse.json": {"value": 0.0420, "checkpoint_sha256": "ff"}}, rule, spread)
+
+
+def test_seed_spread_statistics_match_numpy():
+    runs = {0: {"rmse.json": {"value": 0.1, "n": 20}}, 1: {"rmse.json": {"value": 0.12, "n": 20}},
+            2: {"rmse.json": {"value": 0.11, "n": 20, "only_here": 1.0}}}
+    out = spread(runs)
+    assert set(out) == {"rmse.json:value", "rmse.json:n"}  # only numbers every run has
+    values = np.array([0.1, 0.12, 0.11])
+    assert out["rmse.json:value"]["mean"] == pytest.approx(values.mean())
+    assert out["rmse.json:value"]["std"] == pytest.approx(np.std(values, ddof=1))
+    assert out["rmse.json:n"]["std"] == 0.0 and out["rmse.json:value"]["values"] == values.tolist()
 
 
 def test_reproduce_passes_on_a_finished_run(prepared, tmp_path):
@@ -143,6 +190,22 @@ def test_reproduce_passes_on_a_finished_run(prepared, tmp_path):
         ganflow(f"{stage} --exp pix2pix", work)
     out = ganflow("reproduce --exp pix2pix", work)
     assert "numbers and hashes reproduced" in out.stdout and " NO" not in out.stdout
+    assert "rule 'bits': this machine's numerics match the record" in out.stdout
+
+    # A reviewer on another CPU: the record's numerics name a different machine.
+    record_file = work / "results/pix2pix/model/run.json"
+    record = json.loads(record_file.read_text())
+    record["numerics"]["cpu_model"] = "Some Other CPU"
+    record_file.write_text(json.dumps(record))
+    out = ganflow("reproduce --exp pix2pix", work)
+    assert "rule 'tolerance'" in out.stdout and "cpu_model: 'Some Other CPU'" in out.stdout
+    assert "n/a (another machine's bits)" in out.stdout and " NO" not in out.stdout
+    # ... with a recorded seed spread that the reproduced RMSE falls outside of: it fails, saying why.
+    rmse = json.loads((work / "results/pix2pix/rmse.json").read_text())["value"]
+    write_json(work / "results/pix2pix/seeds.json", {"k": 3, "metrics": {
+        "rmse.json:value": {"mean": rmse * 1.5, "std": rmse * 0.01}}})
+    out = ganflow("reproduce --exp pix2pix", work, check=False)
+    assert out.returncode == 1 and "rule 'spread'" in out.stdout and "beyond what rule 'spread' allows" in out.stderr
 
 
 def test_reproduce_passes_on_a_model_scored_by_its_domain_classifier(tmp_path):

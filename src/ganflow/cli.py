@@ -33,6 +33,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "classifier": ("train a labelled set's domain classifier: data/classifiers/<dataset>/", "dataset"),
     "text_encoder": ("train a captioned set's caption encoder (text2img): data/text_encoders/<dataset>/", "dataset"),
     "reproduce": ("rerun an experiment in a temp place; compare every metric with the recorded one", "exp"),
+    "seeds": ("train, sample and evaluate with K seeds: results/<exp>/seeds.json (mean, std, every value)", "exp"),
     "export": ("the test outputs as the course's submission CSV: results/<exp>/submission.csv", "exp"),
     "answer_key": ("staff side: answer key and masked inputs as CSV: data/grading/<dataset>/", "dataset"),
     "grade": ("score a folder of submission CSVs: results/grading/ (leaderboard, findings)", None),
@@ -75,10 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "train":
             p.add_argument("--force", action="store_true", help="discard a resume checkpoint made with other params")
         if name == "reproduce":
-            p.add_argument("--tolerance", type=float, default=0.0,
-                           help="relative tolerance per number (default 0: CPU runs are bit-identical)")
+            p.add_argument("--tolerance", type=float, default=None,
+                           help="relative tolerance per number (default: bit for bit where this machine's "
+                                "numerics match the record, else the recorded seed spread, else 5%%)")
             p.add_argument("--keep", action="store_true", help="keep the temporary workspace for inspection")
-        if name in ("train", "sample", "evaluate", "classifier", "text_encoder"):
+        if name == "seeds":
+            p.add_argument("-k", type=int, default=3, help="how many seeds: train.<exp>.seed + 0..k-1 (default 3)")
+        if name in ("train", "sample", "evaluate", "classifier", "text_encoder", "seeds"):
             p.add_argument("--threads", type=int, default=_env_threads(),
                            help="torch CPU threads (default: $GANFLOW_THREADS, which Snakemake sets per job)")
     for name, help_text in TOOLS.items():

@@ -14,6 +14,7 @@ import torch
 from ganflow.atomic import atomic_dir, atomic_path, write_json
 from ganflow.data.tensors import BatchStream, to_images
 from ganflow.errors import CheckpointError, MissingInputError, ParamsError, TrainingError
+from ganflow.machine import numerics
 from ganflow.models import get_model
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -53,6 +54,7 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
         "experiment": exp, "model": e.model, "dataset": e.dataset, "task": e.task,
         "params": {"experiment": e.model_dump(mode="json"), "train": t.model_dump(mode="json")},
         "code": code_version(), "packages": package_versions(), "device": str(device),
+        "numerics": numerics(device),  # what decides the bits: ganflow reproduce compares bit for bit only on a match
         "deterministic": device.type == "cpu",
         "data": {"path": str(data_dir), "sha256": hash_tree(data_dir)},
         "n_parameters": {name: sum(p.numel() for p in getattr(model, name).parameters())
