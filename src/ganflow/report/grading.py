@@ -274,7 +274,7 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def leaderboard_markdown(results: list[Result], anchors: Anchors, title: str, ignored: list[str] = ()) -> str:
+def leaderboard_markdown(results: list[Result], anchors: Anchors, title: str, ignored: list[dict] = ()) -> str:
     frame = leaderboard(results)
     a = anchors
     lines = [f"# {title}", "",
@@ -301,8 +301,8 @@ def leaderboard_markdown(results: list[Result], anchors: Anchors, title: str, ig
                 lines += [f"- **{f.severity}** `{f.code}` ({_md_cell(f.where)}): {_md_cell(f.message)}"
                           for f in r.findings]
                 lines.append("")
-    if ignored:
-        lines += ["Ignored (not .csv): " + ", ".join(_md_cell(i) for i in ignored), ""]
+    if ignored:  # every entry of the folder is on the board or here, with the reason
+        lines += ["## Ignored", ""] + [f"- {_md_cell(i['name'])}: {_md_cell(i['reason'])}" for i in ignored] + [""]
     return "\n".join(lines)
 
 
@@ -323,7 +323,8 @@ def score_chart(results: list[Result], anchors: Anchors, title: str, path) -> No
     if results:
         y = np.arange(len(results))[::-1]
         ax.barh(y, [r.score for r in results], color=[STATUS_COLOUR[r.status] for r in results])
-        ax.set_yticks(y, [r.name for r in results], fontsize=8 if n < 60 else 5)
+        # "$" would start matplotlib's mathtext, where a crafted name can fail to parse
+        ax.set_yticks(y, [r.name[:60].replace("$", r"\$") for r in results], fontsize=8 if n < 60 else 5)
         for status, colour in STATUS_COLOUR.items():
             if any(r.status == status for r in results):
                 ax.barh([], [], color=colour, label=status)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import io
 import os
 import re
@@ -121,6 +122,7 @@ class Parsed:
     """A read submission: its images (n, H, W[, C]) float32 when valid, else None; and every finding."""
     images: np.ndarray | None
     findings: list[Finding]
+    file: dict = field(default_factory=dict)  # size_bytes and sha256 of what was read, when a file was read
 
     @property
     def ok(self) -> bool:
@@ -206,7 +208,16 @@ def read_submission(path: Path | str, layout: Layout, max_bytes: int) -> Parsed:
             return Parsed(None, [Finding("file_too_large", ERROR, "file",
                                          f"{st.st_size:,} bytes, over the limit of {max_bytes:,}",
                                          {"size_bytes": st.st_size, "limit_bytes": max_bytes})])
-        return parse_stream(f, layout, max_bytes)
+        parsed = parse_stream(f, layout, max_bytes)
+        # Hashed from the same open descriptor: what is recorded is what was parsed, even if the
+        # name is swapped for a link meanwhile.
+        f.seek(0)
+        digest, size = hashlib.sha256(), 0
+        while size <= max_bytes and (chunk := f.read(1 << 20)):
+            digest.update(chunk)
+            size += len(chunk)
+        parsed.file = {"size_bytes": size, "sha256": digest.hexdigest()}
+        return parsed
 
 
 def parse_submission(data: bytes, layout: Layout) -> Parsed:

@@ -23,15 +23,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ganflow.atomic import atomic_dir, atomic_path, write_json, write_text
-from ganflow.hashing import sha256_file
 from ganflow.params import Params
 from ganflow.report.grading import Checks, grade, leaderboard, leaderboard_markdown, score_chart
 from ganflow.report.submission import ERROR, Finding, Layout, Parsed, read_submission
+from ganflow.report.submission_folder import display_name, scan
 from ganflow.stages import paths
 from ganflow.stages.answer_key import BOX_COLUMNS, key_dir
-
-NOT_SUBMISSIONS = {"readme.md", "readme.txt", "readme"}
-
 
 def out_dir():
     return paths.RESULTS / "grading"
@@ -68,24 +65,6 @@ def _read_key(folder, name: str, layout: Layout) -> np.ndarray:
     return parsed.images.astype(np.float64)
 
 
-def _submissions(folder) -> tuple[dict[str, object], list[str]]:
-    if not folder.is_dir():
-        raise SystemExit(f"grade: submissions folder {folder} not found (params grading.submissions_dir)")
-    files, ignored = {}, []
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or p.name.lower() in NOT_SUBMISSIONS:
-            continue
-        if p.suffix.lower() != ".csv":
-            ignored.append(p.name)
-            continue
-        files[p.stem] = p
-    stems = [p.stem.lower() for p in files.values()]
-    # Names that differ only in case would share a findings file on some systems: keep full names.
-    if len(set(stems)) != len(stems):
-        files = {p.name: p for p in files.values()}
-    return files, ignored
-
-
 def run(params: Params) -> None:
     g = params.grading
     kdir = key_dir(g.dataset)
@@ -99,20 +78,27 @@ def run(params: Params) -> None:
     boxes = [tuple(int(v) for v in boxes_frame.loc[i, BOX_COLUMNS]) for i in layout.ids]
     strong, strong_source = _strong(params, key_meta)
 
-    files, ignored = _submissions(g.submissions_dir)
+    folder = scan(g.submissions_dir)
+    ignored = [{"name": i.name, "reason": i.reason} for i in folder.ignored]
     max_bytes = int(g.max_file_mb * 2 ** 20)
     parsed: dict[str, Parsed] = {}
     meta: dict[str, dict] = {}
-    for name, path in tqdm(files.items(), desc="grade: reading", unit="file", dynamic_ncols=True):
-        meta[name] = {"file": str(path)}
+    outs: dict[str, str] = {}
+    for entry in tqdm(folder.entries, desc="grade: reading", unit="file", dynamic_ncols=True):
+        name = entry.name
+        outs[name] = entry.out
+        meta[name] = {"file": display_name(str(entry.path))}
+        if any(f.severity == ERROR for f in entry.findings):
+            parsed[name] = Parsed(None, list(entry.findings))   # a link or a folder: never opened
+            continue
         try:
-            parsed[name] = read_submission(path, layout, max_bytes)
-            if path.is_file() and path.stat().st_size <= max_bytes:
-                meta[name].update(size_bytes=path.stat().st_size, sha256=sha256_file(path))
+            p = read_submission(entry.path, layout, max_bytes)
+            parsed[name] = Parsed(p.images, list(entry.findings) + p.findings)
+            meta[name].update(p.file)
         except Exception as e:  # one bad file never stops the others; say what happened
-            print(f"grade: {path}: {e.__class__.__name__}: {e}", file=sys.stderr)
-            parsed[name] = Parsed(None, [Finding("unreadable", ERROR, "file",
-                                                 f"could not be read: {e.__class__.__name__}: {e}")])
+            print(f"grade: {display_name(str(entry.path))}: {e.__class__.__name__}: {e}", file=sys.stderr)
+            parsed[name] = Parsed(None, list(entry.findings) + [
+                Finding("unreadable", ERROR, "file", f"could not be read: {e.__class__.__name__}: {e}")])
 
     checks = Checks(g.identical_tol, g.constant_std, g.noise_factor)
     try:
@@ -128,9 +114,9 @@ def run(params: Params) -> None:
     out = out_dir()
     with atomic_dir(out / "findings") as tmp:
         for r in results:
-            write_json(tmp / f"{r.name}.json", {
+            write_json(tmp / f"{outs[r.name]}.json", {
                 "name": r.name, **meta[r.name], "status": r.status, "rmse": r.rmse, "score": r.score,
-                "findings": [f.to_dict() for f in r.findings], "anchors": anchors_json,
+                "findings": [f.to_dict() for f in r.findings], "anchors": anchors_json, "findings_file": f"{outs[r.name]}.json",
                 "checks": checks.__dict__, "dataset": g.dataset})
     with atomic_path(out / "leaderboard.csv") as tmp:
         leaderboard(results).to_csv(tmp, index=False)
