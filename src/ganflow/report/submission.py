@@ -403,7 +403,9 @@ class _Rows:
         self.values = np.empty((layout.n_rows, n_fields), dtype=np.float64)
         self.rows = 0                  # data rows seen (blank lines inside the data count as rows)
         self.first_line = None
-        self.pending_blank: list[int] = []   # blank lines not yet known to be inside the data
+        # Blank lines not yet known to be inside the data (a run: its first line and its length;
+        # never a list, or 67 M line feeds would cost gigabytes).
+        self.pending_first, self.pending = 0, 0
         self.blank: list[int] = []
         self.n_blank = 0
         self.ragged: list[str] = []
@@ -421,13 +423,16 @@ class _Rows:
         if self.first_line is None:
             self.first_line = number
         if not line.strip():
-            self.pending_blank.append(number)
+            if not self.pending:
+                self.pending_first = number
+            self.pending += 1
             return
-        if self.pending_blank:  # blank lines followed by data: inside the data
-            self.n_blank += len(self.pending_blank)
-            self.blank += self.pending_blank[:max(0, 50 - len(self.blank))]
-            self.rows += len(self.pending_blank)
-            self.pending_blank = []
+        if self.pending:  # blank lines followed by data: inside the data
+            self.n_blank += self.pending
+            take = max(0, 50 - len(self.blank))
+            self.blank += list(range(self.pending_first, self.pending_first + min(take, self.pending)))
+            self.rows += self.pending
+            self.pending = 0
         self.rows += 1
         commas = line.count(b",")
         if commas != self.n_fields - 1:
@@ -488,7 +493,7 @@ def parse_stream(f, layout: Layout, max_bytes: int | None) -> Parsed:
                 if start == 1:
                     continue
             rows.add(number, line)
-            if rows.rows > layout.n_rows + MAX_SCANNED:
+            if rows.rows + rows.pending > layout.n_rows + MAX_SCANNED:
                 # Far more rows than pixels: count the rest without looking at them.
                 extra_lines = lines.count_rest()
                 break
@@ -501,9 +506,11 @@ def parse_stream(f, layout: Layout, max_bytes: int | None) -> Parsed:
     rows.flush()
     start = head[0]
     n_rows = rows.rows + extra_lines
-    if rows.pending_blank and not extra_lines:
-        notes.append(Finding("trailing_blank_lines", NOTE, f"line {rows.pending_blank[0]}",
-                             f"{len(rows.pending_blank)} blank line(s) at the end (ignored)"))
+    if extra_lines:  # counted without being looked at: blank or not, each is a row
+        rows.rows += rows.pending
+    elif rows.pending:
+        notes.append(Finding("trailing_blank_lines", NOTE, f"line {rows.pending_first}",
+                             f"{rows.pending} blank line(s) at the end (ignored)"))
     found = with_notes(notes + found)
     first_line = start + 1 if start == 1 else 1
     if n_rows != layout.n_rows:
