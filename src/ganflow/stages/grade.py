@@ -65,6 +65,19 @@ def _read_key(folder, name: str, layout: Layout) -> np.ndarray:
     return parsed.images.astype(np.float64)
 
 
+def _fills(kdir) -> tuple[dict[str, np.ndarray] | None, np.ndarray | None]:
+    """The no-learning fills answer_key computed, and the training faces (None for an older key)."""
+    f = kdir / "fills.npz"
+    if not f.exists():
+        print(f"grade: {f} not found (an answer key from before fills were computed): the fill checks are off; "
+              "rerun `ganflow answer_key`", file=sys.stderr)
+        return None, None
+    with np.load(f, allow_pickle=False) as stored:  # data only, never pickles
+        fills = {k: stored[k].astype(np.float64) for k in stored.files if k != "training_real"}
+        train = stored["training_real"].astype(np.float64) / 255.0
+    return fills, train
+
+
 def run(params: Params) -> None:
     g = params.grading
     kdir = key_dir(g.dataset)
@@ -100,10 +113,12 @@ def run(params: Params) -> None:
             parsed[name] = Parsed(None, list(entry.findings) + [
                 Finding("unreadable", ERROR, "file", f"could not be read: {e.__class__.__name__}: {e}")])
 
-    checks = Checks(g.identical_tol, g.constant_std, g.noise_factor)
+    checks = Checks(g.identical_tol, g.constant_std, g.noise_factor, g.fill_tol, g.masked_tol, g.fill_share,
+                    g.key_tol, g.twin_tol)
+    fills, train = _fills(kdir)
     try:
         results, anchors = grade(parsed, key, masked, boxes, list(layout.ids), key_meta["mouth_reference"], checks,
-                                 strong, {"strong": strong_source}, g.best_rmse)
+                                 strong, {"strong": strong_source}, g.best_rmse, fills, train)
     except ValueError as e:
         raise SystemExit(f"grade: {e}") from None
 
