@@ -120,13 +120,15 @@ def main(argv=None) -> int:
 
     def tol(family: str) -> float:
         return {"key": g.key_tol, "masked_input": g.masked_tol}.get(family, g.fill_tol)
-    print("| family | generator images: min distance (which) | 5th percentile | crafted: max distance of its own family |")
-    print("|---|---|---|---|")
+    print("| family | generator images: min distance (which) | 5th percentile | fresh seeds: min | "
+          "crafted: max distance of its own family |")
+    print("|---|---|---|---|---|")
     for fam in families:
         vals = [(r[fam], name) for name, rows in gen_d.items() for r in rows]
         lo = min(vals)
         own = [max(r[fam] for r in rows) for f, rows in cheat_d.values() if f == fam]
-        print(f"| {fam} | {lo[0]:.4f} ({lo[1]}) | {np.percentile([v for v, _ in vals], 5):.4f} | "
+        fresh_lo = min((r[fam] for rows in fresh_d.values() for r in rows), default=float("nan"))
+        print(f"| {fam} | {lo[0]:.4f} ({lo[1]}) | {np.percentile([v for v, _ in vals], 5):.4f} | {fresh_lo:.4f} | "
               f"{', '.join(f'{v:.4f}' for v in own) or '-'} |")
 
     def twin(a, b):

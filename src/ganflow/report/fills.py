@@ -55,12 +55,16 @@ def _design(h: int, w: int, degree: int) -> np.ndarray:
 
 
 def fitted_distance(image: np.ndarray, box: Box, degree: int) -> float:
-    """RMSE of the smoothed box after removing its least-squares constant (0) or plane (1)."""
-    s = smoothed(_region(image, box))
-    flat = s.reshape(s.shape[0] * s.shape[1], -1)
-    a = _design(s.shape[0], s.shape[1], degree)
+    """RMSE of the box's smoothed residual after removing its least-squares constant (0) or plane (1).
+
+    Fitted first, smoothed after: the residual of an exact plane is exactly zero (smoothing a
+    plane first would bend it at the box edges)."""
+    region = _region(image, box)
+    flat = region.reshape(region.shape[0] * region.shape[1], -1)
+    a = _design(region.shape[0], region.shape[1], degree)
     coef, *_ = np.linalg.lstsq(a, flat, rcond=None)
-    return float(np.sqrt(np.mean((flat - a @ coef) ** 2)))
+    residual = (flat - a @ coef).reshape(region.shape)
+    return float(np.sqrt(np.mean(smoothed(residual) ** 2)))
 
 
 # ------------------------------------------------------------------------------ the fills
