@@ -33,6 +33,7 @@ class Entry:
     path: Path
     out: str
     findings: tuple[Finding, ...] = ()   # found before reading (a link, not a file, a name collision)
+    checkpoint: Path | None = None       # <stem>.pt beside it: a generator to verify it with (report/verify.py)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,10 @@ def scan(folder: Path | str) -> Folder:
         raise GradingError(f"grade: submissions folder {folder} not found (params grading.submissions_dir)")
     out = Folder()
     candidates: list[tuple[str, Path, list[Finding]]] = []
-    for name in sorted(os.listdir(folder)):
+    names = sorted(os.listdir(folder))
+    csv_stems = {n[:-4] for n in names if n.lower().endswith(".csv")}
+    checkpoints = {n[:-3]: folder / n for n in names if n.endswith(".pt") and n[:-3] in csv_stems}
+    for name in names:
         shown, path = display_name(name), folder / name
         try:
             st = os.lstat(path)
@@ -104,6 +108,10 @@ def scan(folder: Path | str) -> Folder:
             out.ignored.append(Ignored(shown, "hidden (the name starts with '.'); rename it to grade it"))
         elif name.lower() in NOT_SUBMISSIONS:
             out.ignored.append(Ignored(shown, "a README, not a submission"))
+        elif name.endswith(".pt") and name[:-3] in checkpoints:
+            continue  # verified with its CSV
+        elif name.endswith(".pt"):
+            out.ignored.append(Ignored(shown, "a checkpoint with no .csv of the same name beside it"))
         elif not is_csv:
             out.ignored.append(Ignored(shown, "not a .csv file"))
         elif stat.S_ISLNK(st.st_mode):
@@ -132,5 +140,5 @@ def scan(folder: Path | str) -> Folder:
         if collision_key(stem) in used:  # e.g. "a b.csv" and "a_b.csv" slug alike: tell them apart by hash
             stem = out_stem("\0" + name)
         used.add(collision_key(stem))
-        out.entries.append(Entry(shown, path, stem, tuple(found)))
+        out.entries.append(Entry(shown, path, stem, tuple(found), checkpoints.get(name[:-4])))
     return out

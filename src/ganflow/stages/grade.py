@@ -27,6 +27,7 @@ from ganflow.params import Params
 from ganflow.report.grading import Checks, grade, leaderboard, leaderboard_markdown, score_chart
 from ganflow.report.submission import ERROR, Finding, Layout, Parsed, read_submission
 from ganflow.report.submission_folder import display_name, scan
+from ganflow.report.verify import verify
 from ganflow.stages import paths
 from ganflow.stages.answer_key import BOX_COLUMNS, key_dir
 
@@ -112,6 +113,15 @@ def run(params: Params) -> None:
             print(f"grade: {display_name(str(entry.path))}: {e.__class__.__name__}: {e}", file=sys.stderr)
             parsed[name] = Parsed(None, list(entry.findings) + [
                 Finding("unreadable", ERROR, "file", f"could not be read: {e.__class__.__name__}: {e}")])
+
+    # Checkpoints handed in beside a CSV regenerate it on the grader's own masked inputs.
+    for entry in folder.entries:
+        p = parsed[entry.name]
+        if p.ok and (entry.checkpoint is not None or g.require_checkpoint):
+            p.findings.extend(verify(entry.checkpoint, p.images, masked, boxes, g.checkpoint_tol,
+                                     g.require_checkpoint, max_bytes))
+            if entry.checkpoint is not None:
+                meta[entry.name]["checkpoint"] = display_name(entry.checkpoint.name)
 
     checks = Checks(g.identical_tol, g.constant_std, g.noise_factor, g.fill_tol, g.masked_tol, g.fill_share,
                     g.key_tol, g.twin_tol)
