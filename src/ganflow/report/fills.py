@@ -143,16 +143,29 @@ def reference_fills(masked: np.ndarray, boxes: list[Box], train_real: np.ndarray
     return {name: np.stack(v).astype(np.float32) for name, v in fills.items()}
 
 
-def fill_distances(image: np.ndarray, box: Box, fills_k: dict[str, np.ndarray], train_real: np.ndarray,
+class ImageReference:
+    """One test image's fills and training boxes, smoothed once: smoothing is linear, so the smoothed
+    difference to a submission is the difference of the smoothed boxes, and each submission costs
+    one smoothing per image however many fills and training faces there are."""
+
+    def __init__(self, box: Box, fills_k: dict[str, np.ndarray], train: np.ndarray, scale_k: float):
+        self.box, self.scale = box, scale_k
+        self.fills = {name: smoothed(_region(f, box)) for name, f in fills_k.items()}
+        self.train = np.stack([smoothed(_region(t, box)) for t in train]) if len(train) else None
+
+    def distances(self, image: np.ndarray) -> dict[str, float]:
+        s = smoothed(_region(image, self.box))
+        d = {name: float(np.sqrt(np.mean((s - f) ** 2))) / self.scale for name, f in self.fills.items()}
+        d["any_constant"] = fitted_distance(image, self.box, 0) / self.scale
+        d["any_plane"] = fitted_distance(image, self.box, 1) / self.scale
+        if self.train is not None:
+            err = np.sqrt(np.mean((self.train - s) ** 2, axis=tuple(range(1, self.train.ndim))))
+            d["training_boxes"] = float(err.min()) / self.scale
+        return d
+
+
+def fill_distances(image: np.ndarray, box: Box, fills_k: dict[str, np.ndarray], train: np.ndarray,
                    scale_k: float) -> dict[str, float]:
     """Normalised distance of one submitted image's box to each fill (computed and fitted), and to
     the nearest of the training faces' boxes."""
-    d = {name: box_distance(image, f, box) / scale_k for name, f in fills_k.items()}
-    d["any_constant"] = fitted_distance(image, box, 0) / scale_k
-    d["any_plane"] = fitted_distance(image, box, 1) / scale_k
-    if len(train_real):
-        t, l, b, r = box
-        s = smoothed(_region(image, box))
-        train = np.stack([smoothed(tr[t:b, l:r].astype(np.float64)) for tr in train_real])
-        d["training_boxes"] = float(np.sqrt(np.mean((train - s) ** 2, axis=tuple(range(1, train.ndim)))).min()) / scale_k
-    return d
+    return ImageReference(box, fills_k, train, scale_k).distances(image)

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ganflow.metrics.pixels import rmse
-from ganflow.report.integrity import fill_findings, key_findings, near_twins
+from ganflow.report.integrity import fill_findings, key_findings, near_twins, references
 from ganflow.report.submission import ERROR, INTEGRITY, NOTE, REVIEW, Finding, Parsed
 
 Box = tuple[int, int, int, int]  # top, left, bottom, right (bottom/right exclusive)
@@ -216,6 +216,7 @@ def grade(parsed: dict[str, Parsed], key: np.ndarray, masked: np.ndarray, boxes:
     sources = dict(sources or {})
     findings = {name: list(p.findings) for name, p in parsed.items()}
     errors = {}
+    refs = references(key, masked, boxes, fills, train) if fills is not None else None
     for name, p in parsed.items():
         if not p.ok:
             continue
@@ -223,8 +224,8 @@ def grade(parsed: dict[str, Parsed], key: np.ndarray, masked: np.ndarray, boxes:
         try:  # a check that fails on one submission flags it for a person and never stops the others
             found = integrity_findings(p.images, masked, boxes, ids, reference, checks)
             flagged = {i for f in found for i in f.evidence.get("images", {})}
-            if fills is not None:
-                found += fill_findings(p.images, key, masked, boxes, ids, fills, train, checks, flagged)
+            if refs is not None:
+                found += fill_findings(p.images, ids, refs, checks, flagged)
             found += key_findings(p.images, key, masked, boxes, ids, checks)
         except Exception as e:
             found = [Finding("check_failed", REVIEW, "file", f"an integrity check failed: {e.__class__.__name__}: {e}")]

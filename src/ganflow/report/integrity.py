@@ -24,15 +24,22 @@ def _imgs(names: list[str]) -> str:
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-def fill_findings(images: np.ndarray, key: np.ndarray, masked: np.ndarray, boxes: list[Box], ids: list[str],
-                  fills: dict[str, np.ndarray], train: np.ndarray, checks, skip: set[str] = frozenset()) -> list[Finding]:
+def references(key: np.ndarray, masked: np.ndarray, boxes: list[Box], fills: dict[str, np.ndarray],
+               train: np.ndarray) -> list[F.ImageReference]:
+    """Each test image's smoothed fills and training boxes, made once for all submissions."""
+    train = np.zeros((0,)) if train is None else train
+    return [F.ImageReference(box, {n: f[k] for n, f in fills.items()}, train, F.scale(masked[k], key[k], box))
+            for k, box in enumerate(boxes)]
+
+
+def fill_findings(images: np.ndarray, ids: list[str], refs: list[F.ImageReference], checks,
+                  skip: set[str] = frozenset()) -> list[Finding]:
     """The images whose box is one of the no-learning fills (those in ``skip`` were already flagged)."""
     hits = {}
     for k, image_id in enumerate(ids):
         if image_id in skip:
             continue
-        s = F.scale(masked[k], key[k], boxes[k])
-        d = F.fill_distances(images[k], boxes[k], {n: f[k] for n, f in fills.items()}, train, s)
+        d = refs[k].distances(images[k])
         tol = {name: checks.masked_tol if name == "masked_input" else checks.fill_tol for name in d}
         near = {name: round(v, 5) for name, v in d.items() if v <= tol[name]}
         if near:
