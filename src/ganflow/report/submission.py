@@ -16,11 +16,14 @@ recipe -- predictions (n, M, N) reshaped to (n, M*N) and transposed to (M*N, n) 
 pandas index written as a column named "id" and the columns named by image.  What pandas'
 ``to_csv`` writes by default (an unnamed index column, columns named 0..n-1) is accepted too.
 
-Reading a submission treats it as data only (no pickle, no eval) and is bounded: the size limit
-is checked before a byte is read, the file is decoded as strict UTF-8, the header is split by the
-csv module, and the numbers are parsed by pandas' C parser at an explicit float64 dtype.  When
-that fast path fails, a per-cell pass names the lines and columns at fault.  Every problem is a
-``Finding``; a file with any "error" finding yields no images.
+Reading a submission treats it as data only (no pickle, no eval) and in bounded memory: the file
+is opened without following links, its size limit checked before a byte is read, then streamed
+one line at a time (report/bounded_lines.py) with a byte bound per line derived from the layout
+(``MAX_CELL_BYTES`` per field), each line checked as strict UTF-8 and for its field count, and the
+numbers parsed by pandas' C parser at float64, ``BLOCK_LINES`` lines at a time, into an array the
+layout sizes.  Far more rows than pixels are counted, not kept.  When the fast parser refuses a
+block, a per-cell pass names the lines and columns at fault.  Every problem is a ``Finding``; a
+file with any "error" finding yields no images.
 
 Lines are numbered as a text editor shows them: the header is line 1, pixel id 0 is line 2.
 """

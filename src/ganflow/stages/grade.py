@@ -9,8 +9,11 @@ results/grading/
 
 Inputs: params `grading` (folder, data set, limits, tolerances), data/grading/<dataset>/ (from
 `ganflow answer_key`), and the strong baseline's results/<strong_experiment>/rmse.json unless
-grading.strong_rmse is given.  A submission is named by its file name without ``.csv``; files
-that are not .csv (README.md, hidden files) are not submissions.
+grading.strong_rmse is given.  A submission is a ``*.csv`` file, named by its file name without
+``.csv`` (the full name when two differ only in case or Unicode form); ``<name>.pt`` beside it is
+a checkpoint that verifies it (report/verify.py).  Every other entry of the folder (README, hidden
+files, links that are not .csv, stray checkpoints) is listed as ignored, with the reason
+(report/submission_folder.py).  A failure on one submission is a finding on it, never a stop.
 """
 from __future__ import annotations
 
