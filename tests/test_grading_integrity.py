@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.ndimage import zoom
+from scipy.ndimage import gaussian_filter, zoom
 from skimage.restoration import inpaint_biharmonic
 
 from ganflow.report import fills as F
@@ -81,6 +81,19 @@ def crafted(truth) -> dict[str, np.ndarray]:
         img[T:B, L:R] = train.mean(axis=0)[T:B, L:R]
         return img
 
+    def blurred_masked(k, img):
+        return gaussian_filter(img, 1.0)
+
+    def one_grey_pixel(k, img):
+        img[(T + B) // 2, (L + R) // 2] = 0.5
+        return img
+
+    def one_minus_noise(k, img):
+        img[T:B, L:R] = 1 - np.abs(rng.normal(0, 0.05, (B - T, R - L)))
+        return img
+
+    out.update(blurred_masked=each(blurred_masked), one_grey_pixel=each(one_grey_pixel),
+               one_minus_noise=each(one_minus_noise))
     out.update(plane=each(plane), ramps=each(ramps), biharmonic=each(biharmonic), nearest=each(nearest),
                grey_noise=each(grey_noise), border_uniform=each(border_uniform), checker=each(checker),
                mean_face=each(mean_face))

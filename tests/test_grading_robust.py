@@ -155,3 +155,15 @@ def test_reader_cases_that_used_to_be_exceptions():
     assert found[0].evidence["rows"] == 50_000 and "at least" in found[0].message
     blank = b"\n" * 60_000 + b"x"
     assert parse_submission(blank, LAYOUT).findings[-1].code == "wrong_row_count"
+
+
+def test_the_staff_answer_key_may_be_a_link(homework):
+    # DVC can check its outputs out as links into its cache: the key is the staff's, so it is followed.
+    root, ids, truth = homework
+    kdir = root / "data" / "grading" / "toy"
+    cache = root / "cache_answer_key.csv"
+    (kdir / "answer_key.csv").rename(cache)
+    (kdir / "answer_key.csv").symlink_to(cache)
+    write(root / "subs", "honest", good(truth), ids)
+    grade.run(params_for({"strong_rmse": STRONG}))
+    assert board(root)["honest"]["status"] == "ok"

@@ -62,7 +62,7 @@ def _strong(params: Params, key: dict) -> tuple[float, str]:
 
 
 def _read_key(folder, name: str, layout: Layout) -> np.ndarray:
-    parsed = read_submission(folder / name, layout, max_bytes=1 << 40)
+    parsed = read_submission(folder / name, layout, max_bytes=1 << 40, follow_links=True)
     if not parsed.ok:
         raise SystemExit(f"grade: {folder / name} does not match its own layout: "
                          f"{[f.message for f in parsed.findings if f.severity == ERROR]}")
