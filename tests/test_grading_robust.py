@@ -120,10 +120,10 @@ def test_one_failing_submission_does_not_stop_the_others(homework, monkeypatch):
     write(root / "subs", "fine", good(truth) * 0.999, ids)
     real = grade.read_submission
 
-    def flaky(path, layout, max_bytes):
+    def flaky(path, layout, max_bytes, **kw):
         if path.name == "boom.csv":
             raise MemoryError("simulated")
-        return real(path, layout, max_bytes)
+        return real(path, layout, max_bytes, **kw)
 
     monkeypatch.setattr(grade, "read_submission", flaky)
     grade.run(params_for({"strong_rmse": STRONG}))
