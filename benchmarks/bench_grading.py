@@ -1,6 +1,7 @@
 """How long `ganflow grade` takes on a course-sized folder: 200 submissions of 10 images at 128 x 128.
 
     python benchmarks/bench_grading.py [--submissions 200] [--images 10] [--size 128] [--runs 3]
+    python benchmarks/bench_grading.py --bombs      # peak memory of reading crafted files under the size limit
 
 Builds a synthetic homework in a temporary folder (smooth faces, a fixed mouth box, the
 answer_key stage's output), then a folder of submissions -- mostly honest ones of varied quality,
@@ -8,6 +9,13 @@ plus copies of one another, the masked input, constant and noise fills and a few
 and times the grade stage end to end (reading, validation, checks, every output written),
 reporting the median of ``--runs`` runs beside the reading-only and scoring-only parts.
 The goal in the issue: under a minute on 2 cores.
+
+``--bombs`` writes files just under the 64 MiB size limit that are shaped to blow up a reader that
+holds the file (67 M line feeds then one character; 33 M lines of "0"; one line of 67 M commas,
+alone and after a valid header) and reads each in a fresh process, reporting the peak resident
+memory the read added (the kernel's VmHWM, reset with /proc/self/clear_refs after the imports,
+minus VmRSS before the read; Linux only) beside a valid 128 x 128 x 10 submission.
+The bound it checks: under 100 MiB added for any file.
 """
 from __future__ import annotations
 
@@ -104,13 +112,71 @@ def build_submissions(folder: Path, n: int, ids: list[str], truth: np.ndarray, b
     return kinds
 
 
+BOMB_BOUND_MIB = 100
+LIMIT = 64 * 2 ** 20
+
+_CHILD = """
+import sys
+from ganflow.report.submission import Layout, read_submission
+
+def status(key):  # kB, from the kernel's own accounting of this process
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+
+layout = Layout(tuple(f"face_{k:03d}" for k in range(int(sys.argv[3]))), int(sys.argv[2]), int(sys.argv[2]))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")           # reset the peak (VmHWM) to the current RSS: imports are not counted
+before = status("VmRSS")
+parsed = read_submission(sys.argv[1], layout, %d)
+peak = status("VmHWM")
+print((peak - before) / 1024, before / 1024, ";".join(f"{f.code}@{f.where}" for f in parsed.findings))
+""" % LIMIT
+
+
+def bombs(images: int, size: int) -> int:
+    import subprocess
+
+    ids = [f"face_{k:03d}" for k in range(images)]
+    valid = to_csv_text(np.random.default_rng(0).random((images, size, size)), ids).encode()
+    header = valid.split(b"\n", 1)[0] + b"\n"
+    shapes = {
+        "valid submission": lambda: valid,
+        "67 M line feeds, then one character": lambda: b"\n" * (LIMIT - 1) + b"x",
+        '33 M lines of "0"': lambda: b"0\n" * (LIMIT // 2),
+        "one line of 67 M commas": lambda: b"," * LIMIT,
+        "header, then a line of 67 M commas": lambda: header + b"," * (LIMIT - len(header)),
+        "header, then 6.7 M short rows": lambda: header + b"1,0.5\n" * ((LIMIT - len(header)) // 6),
+    }
+    print(f"| file (<= {LIMIT:,} bytes) | size MiB | peak RSS added MiB | process RSS before MiB | findings |")
+    print("|---|---|---|---|---|")
+    worst = 0.0
+    with tempfile.TemporaryDirectory(prefix="bench_bombs_") as tmp:
+        for label, make in shapes.items():
+            path = Path(tmp) / "bomb.csv"
+            path.write_bytes(make())
+            t = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(size), str(images)],
+                                 capture_output=True, text=True, check=True).stdout.split(maxsplit=2)
+            added, before, found = float(out[0]), float(out[1]), out[2].strip() if len(out) > 2 else ""
+            worst = max(worst, added)
+            print(f"| {label} | {path.stat().st_size / 2 ** 20:.1f} | {added:.1f} | {before:.0f} | "
+                  f"{found[:70]} ({time.perf_counter() - t:.1f} s) |")
+    print(f"\nbound (< {BOMB_BOUND_MIB} MiB added by any file): {'met' if worst < BOMB_BOUND_MIB else 'NOT met'} "
+          f"(worst {worst:.1f} MiB)")
+    return 0 if worst < BOMB_BOUND_MIB else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--submissions", type=int, default=200)
     ap.add_argument("--images", type=int, default=10)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--bombs", action="store_true", help="peak memory of reading crafted files instead")
     args = ap.parse_args(argv)
+    if args.bombs:
+        return bombs(args.images, args.size)
 
     here = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="bench_grading_") as tmp:

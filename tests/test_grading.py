@@ -165,7 +165,8 @@ def test_a_folder_of_submissions(homework):
     subs = root / "subs"
     masked = np.stack([whiten(t) for t in truth])
     rng = np.random.default_rng(0)
-    good = in_box(truth, lambda box: box + 0.03 * np.sin(np.arange(box.shape[-1]) / 2.0))
+    # 0.08: far enough from the key (smoothed box distance) not to be a near-copy of it
+    good = in_box(truth, lambda box: box + 0.08 * np.sin(np.arange(box.shape[-1]) / 2.0))
     close = in_box(truth, lambda box: box + 0.1 * np.sin(np.arange(box.shape[-1]) / 2.0))
     fair = in_box(truth, lambda box: 0.5 * box + 0.5)
     write(subs, "perfect", truth, ids)
@@ -209,13 +210,13 @@ def test_a_folder_of_submissions(homework):
 
     # the perfect submission matches the key (not to the last bit: the key passed through a float32
     # PNG load before being written with 6 decimals); it scores 10 but does not set "best", which
-    # comes from the best honest submission, here the two copies
+    # comes from the best unflagged submission: not the two copies (flagged as identical) but "close"
     assert pandas_rmse(subs / "perfect.csv", key_csv) < 1e-6
-    best = r_good
+    best = r_close
     expected_scores = {
         "perfect": 10.0,
-        "copy_a": 8 + 2 * (strong - r_good) / (strong - best),  # = 10: they are the best
-        "copy_b": 8 + 2 * (strong - r_good) / (strong - best),
+        "copy_a": 10.0,  # better than best: capped
+        "copy_b": 10.0,
         "close": 8 + 2 * (strong - r_close) / (strong - best),
         "fair": 3 + 5 * (baseline - r_fair) / (baseline - strong),
     }
@@ -270,11 +271,12 @@ def test_a_folder_of_submissions(homework):
     assert rng_f["where"] == f"line 11, column 5 ({ids[3]})"
     assert [f["where"] for f in findings("dup_ids")["findings"]] == ["line 4, column 1 (id)", "column 1 (id)"]
     assert findings("perfect")["anchors"]["best"] == pytest.approx(best, abs=1e-7)
-    assert findings("perfect")["anchors"]["sources"]["best"] == "best valid submission (copy_a)"
+    assert findings("perfect")["anchors"]["sources"]["best"] == "best valid submission (close)"
     assert findings("perfect")["sha256"] and findings("huge")["file"].endswith("huge.csv")
 
     md = (out / "leaderboard.md").read_text()
-    assert "| 5 | fair |" in md and "Ignored (not .csv): notes.txt" in md and "README" not in md
+    assert "| 5 | fair |" in md and "- notes.txt: not a .csv file" in md
+    assert "- README.md: a README, not a submission" in md  # every file is on the board or listed here
     assert Image.open(out / "scores.png").size[0] > 0
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["ok"], summary["review"], summary["zero"], summary["invalid"]) == (2, 3, 3, 12)

@@ -159,6 +159,13 @@ class GradingParams(Strict):
     identical_tol: float = Field(_d("grading.identical_tol"), ge=0)  # "identical" images: largest difference <= this
     constant_std: float = Field(_d("grading.constant_std"), ge=0)    # "constant fill": mouth-box std <= this
     noise_factor: float = Field(_d("grading.noise_factor"), gt=1)    # "noise fill": box HF energy > factor x real max
+    fill_tol: float = Field(_d("grading.fill_tol"), ge=0)       # image box within this of a no-learning fill: flagged
+    masked_tol: float = Field(_d("grading.masked_tol"), ge=0)   # image box within this of the masked input: flagged
+    fill_share: float = Field(_d("grading.fill_share"), gt=0, le=1)  # share of flagged images that scores 0
+    key_tol: float = Field(_d("grading.key_tol"), ge=0)         # image box within this of the answer key: near-copy
+    twin_tol: float = Field(_d("grading.twin_tol"), ge=0)       # submissions within this of each other: twins
+    require_checkpoint: bool = _d("grading.require_checkpoint")  # a CSV without a verifying checkpoint: review
+    checkpoint_tol: float = Field(_d("grading.checkpoint_tol"), ge=0)  # CSV vs regenerated: largest difference
 
 
 class TextEncoderParams(Strict):

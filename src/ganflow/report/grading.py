@@ -21,7 +21,9 @@ fills, constant fills, or no generator"), each a finding with its evidence:
                          pixels) exceeds ``noise_factor`` x the largest found in any real mouth box
 Checks that flag for a person to review, without changing the score:
   identical_submissions  two submissions equal within ``identical_tol`` (listed on each)
-  matches_answer_key     a submission equal to the answer key within ``identical_tol``
+  and, by distance over the whole box (report/integrity.py): no_generator_fill (integrity when most
+  images are fills), matches_answer_key, near_identical_submissions.
+A submission with any flag never sets ``best``: only "ok" submissions do.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ganflow.metrics.pixels import rmse
+from ganflow.report.integrity import fill_findings, key_findings, near_twins, references
 from ganflow.report.submission import ERROR, INTEGRITY, NOTE, REVIEW, Finding, Parsed
 
 Box = tuple[int, int, int, int]  # top, left, bottom, right (bottom/right exclusive)
@@ -42,6 +45,11 @@ class Checks:
     identical_tol: float = 1 / 255   # one 8-bit grey level: a PNG round trip stays "identical"
     constant_std: float = 1 / 255
     noise_factor: float = 2.0
+    fill_tol: float = 0.04           # the distances of report/integrity.py, calibrated (README)
+    masked_tol: float = 0.3
+    fill_share: float = 0.5
+    key_tol: float = 0.045
+    twin_tol: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -201,34 +209,51 @@ def status_of(findings: list[Finding]) -> str:
 
 def grade(parsed: dict[str, Parsed], key: np.ndarray, masked: np.ndarray, boxes: list[Box], ids: list[str],
           reference: dict, checks: Checks, strong: float, sources: dict | None = None,
-          best_given: float | None = None) -> tuple[list[Result], Anchors]:
-    """Score every parsed submission. ``key`` and ``masked`` are (n, H, W[, C]) in test-set order."""
+          best_given: float | None = None, fills: dict[str, np.ndarray] | None = None,
+          train: np.ndarray | None = None) -> tuple[list[Result], Anchors]:
+    """Score every parsed submission. ``key`` and ``masked`` are (n, H, W[, C]) in test-set order;
+    ``fills`` the no-learning fills (answer_key's fills.npz) and ``train`` the training faces."""
     sources = dict(sources or {})
     findings = {name: list(p.findings) for name, p in parsed.items()}
     errors = {}
+    refs = references(key, masked, boxes, fills, train) if fills is not None else None
     for name, p in parsed.items():
         if not p.ok:
             continue
         errors[name] = rmse(p.images, key)
-        findings[name] += integrity_findings(p.images, masked, boxes, ids, reference, checks)
-        diff = float(np.max(np.abs(p.images.astype(np.float64) - key)))
-        if diff <= checks.identical_tol:
-            findings[name].append(Finding("matches_answer_key", REVIEW, "file",
-                                          f"equals the answer key (largest difference {diff:.3g}): has the key "
-                                          "leaked?", {"max_abs_difference": diff}))
+        try:  # a check that fails on one submission flags it for a person and never stops the others
+            found = integrity_findings(p.images, masked, boxes, ids, reference, checks)
+            flagged = {i for f in found for i in f.evidence.get("images", {})}
+            if refs is not None:
+                found += fill_findings(p.images, ids, refs, checks, flagged)
+            found += key_findings(p.images, key, masked, boxes, ids, checks)
+        except Exception as e:
+            found = [Finding("check_failed", REVIEW, "file", f"an integrity check failed: {e.__class__.__name__}: {e}")]
+        findings[name] += found
     valid = {name: parsed[name].images for name in errors}
-    for group in identical_groups(valid, checks.identical_tol):
+    exact = identical_groups(valid, checks.identical_tol)
+    for group in exact:
         for name in group:
             others = [g for g in group if g != name]
             findings[name].append(Finding("identical_submissions", REVIEW, "file",
                                           f"identical (within {checks.identical_tol:.4g}) to {', '.join(others)}",
                                           {"identical_to": others}))
+    same = {frozenset((a, b)) for g in exact for a in g for b in g if a != b}
+    near: dict[str, dict[str, float]] = {}
+    for a, b, d in near_twins(valid, key, masked, boxes, checks.twin_tol):
+        if frozenset((a, b)) not in same:
+            near.setdefault(a, {})[b] = round(d, 5)
+            near.setdefault(b, {})[a] = round(d, 5)
+    for name, others in near.items():
+        findings[name].append(Finding("near_identical_submissions", REVIEW, "file",
+                                      f"within {checks.twin_tol:g} (smoothed box distance) of {', '.join(sorted(others))}: "
+                                      "a copy with small changes?", {"distance_to": others}))
 
     baseline = rmse(masked, key)
     sources.setdefault("baseline", "RMSE of the masked inputs against the answer key")
-    # "best" is set by honest work only: a copy of the answer key would squeeze everyone else's scores.
-    scoring = {n: e for n, e in errors.items() if status_of(findings[n]) in ("ok", "review")
-               and not any(f.code == "matches_answer_key" for f in findings[n])}
+    # "best" is set by unflagged work only: a copy of the answer key, or of a classmate, or a fill a
+    # person should look at, would otherwise squeeze everyone else's scores.
+    scoring = {n: e for n, e in errors.items() if status_of(findings[n]) == "ok"}
     if best_given is not None:
         best = float(best_given)
         sources["best"] = "given in params (grading.best_rmse)"
@@ -274,7 +299,7 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def leaderboard_markdown(results: list[Result], anchors: Anchors, title: str, ignored: list[str] = ()) -> str:
+def leaderboard_markdown(results: list[Result], anchors: Anchors, title: str, ignored: list[dict] = ()) -> str:
     frame = leaderboard(results)
     a = anchors
     lines = [f"# {title}", "",
@@ -301,8 +326,8 @@ def leaderboard_markdown(results: list[Result], anchors: Anchors, title: str, ig
                 lines += [f"- **{f.severity}** `{f.code}` ({_md_cell(f.where)}): {_md_cell(f.message)}"
                           for f in r.findings]
                 lines.append("")
-    if ignored:
-        lines += ["Ignored (not .csv): " + ", ".join(_md_cell(i) for i in ignored), ""]
+    if ignored:  # every entry of the folder is on the board or here, with the reason
+        lines += ["## Ignored", ""] + [f"- {_md_cell(i['name'])}: {_md_cell(i['reason'])}" for i in ignored] + [""]
     return "\n".join(lines)
 
 
@@ -323,7 +348,8 @@ def score_chart(results: list[Result], anchors: Anchors, title: str, path) -> No
     if results:
         y = np.arange(len(results))[::-1]
         ax.barh(y, [r.score for r in results], color=[STATUS_COLOUR[r.status] for r in results])
-        ax.set_yticks(y, [r.name for r in results], fontsize=8 if n < 60 else 5)
+        # "$" would start matplotlib's mathtext, where a crafted name can fail to parse
+        ax.set_yticks(y, [r.name[:60].replace("$", r"\$") for r in results], fontsize=8 if n < 60 else 5)
         for status, colour in STATUS_COLOUR.items():
             if any(r.status == status for r in results):
                 ax.barh([], [], color=colour, label=status)

@@ -16,17 +16,22 @@ recipe -- predictions (n, M, N) reshaped to (n, M*N) and transposed to (M*N, n) 
 pandas index written as a column named "id" and the columns named by image.  What pandas'
 ``to_csv`` writes by default (an unnamed index column, columns named 0..n-1) is accepted too.
 
-Reading a submission treats it as data only (no pickle, no eval) and is bounded: the size limit
-is checked before a byte is read, the file is decoded as strict UTF-8, the header is split by the
-csv module, and the numbers are parsed by pandas' C parser at an explicit float64 dtype.  When
-that fast path fails, a per-cell pass names the lines and columns at fault.  Every problem is a
-``Finding``; a file with any "error" finding yields no images.
+Reading a submission treats it as data only (no pickle, no eval) and in bounded memory: the file
+is opened without following links, its size limit checked before a byte is read, then streamed
+one line at a time (report/bounded_lines.py) with a byte bound per line derived from the layout
+(``MAX_CELL_BYTES`` per field), each line checked as strict UTF-8 and for its field count, and the
+numbers parsed by pandas' C parser at float64, ``BLOCK_LINES`` lines at a time, into an array the
+layout sizes.  Far more rows than pixels are counted, not kept.  When the fast parser refuses a
+block, a per-cell pass names the lines and columns at fault.  Every problem is a ``Finding``; a
+file with any "error" finding yields no images.
 
 Lines are numbered as a text editor shows them: the header is line 1, pixel id 0 is line 2.
 """
 from __future__ import annotations
 
 import csv
+import errno
+import hashlib
 import io
 import os
 import re
@@ -38,14 +43,16 @@ import numpy as np
 import pandas as pd
 
 from ganflow.atomic import write_text
+from ganflow.report.bounded_lines import BoundedLines, LineProblem
 from ganflow.data.images import list_images
 
 ID = "id"
 ERROR, INTEGRITY, REVIEW, NOTE = "error", "integrity", "review", "note"
 MAX_LISTED = 5          # positions quoted in one finding's message
-MAX_SCANNED = 1000      # bad cells the slow pass collects before it stops counting
+MAX_SCANNED = 1000      # bad cells the slow pass collects before it stops counting; extra rows looked at
+MAX_CELL_BYTES = 40     # the widest field a data row may hold (a full float64 repr is 22; quotes, spaces)
+BLOCK_LINES = 4096      # data lines handed to the C parser at a time: bounds the memory of parsing
 DECIMALS = 6            # written precision: 5e-7 at most per pixel, far below any RMSE that matters
-BOM = b"\xef\xbb\xbf"
 NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
 NON_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 FORBIDDEN_IN_IDS = set(',"\r\n')
@@ -118,6 +125,7 @@ class Parsed:
     """A read submission: its images (n, H, W[, C]) float32 when valid, else None; and every finding."""
     images: np.ndarray | None
     findings: list[Finding]
+    file: dict = field(default_factory=dict)  # size_bytes and sha256 of what was read, when a file was read
 
     @property
     def ok(self) -> bool:
@@ -175,91 +183,55 @@ def write_submission(path: Path | str, images: np.ndarray, ids) -> None:
 
 # ---------------------------------------------------------------------------------------- reading
 
-def read_submission(path: Path | str, layout: Layout, max_bytes: int) -> Parsed:
-    """Validate and read one submission file; never raises for bad content, only reports it."""
+def read_submission(path: Path | str, layout: Layout, max_bytes: int, follow_links: bool = False) -> Parsed:
+    """Validate and read one submission file; never raises for bad content, only reports it.
+
+    The file is opened without following a symbolic link (``O_NOFOLLOW``) and without blocking on a
+    pipe, and its type and size are checked on the open descriptor, so what is checked is what is
+    read.  The size limit is checked before a byte is read.  ``follow_links`` is for the staff's own
+    files (DVC may check the answer key out as a link into its cache), never for submissions.
+    """
     path = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0))
     try:
-        st = os.stat(path)
+        fd = os.open(path, flags)
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            return Parsed(None, [Finding("symlink_refused", ERROR, "file",
+                                         "a symbolic link: links are never followed; hand in the file itself")])
+        if e.errno == errno.EISDIR:
+            return Parsed(None, [Finding("not_a_file", ERROR, "file", "not a regular file (a folder, device or pipe)")])
         return Parsed(None, [Finding("unreadable", ERROR, "file", f"cannot read the file: {e.strerror}")])
+    st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
         return Parsed(None, [Finding("not_a_file", ERROR, "file", "not a regular file (a folder, device or pipe)")])
-    if st.st_size > max_bytes:
-        # Checked before reading a byte: the limit bounds the parser's time and memory.
-        return Parsed(None, [Finding("file_too_large", ERROR, "file",
-                                     f"{st.st_size:,} bytes, over the limit of {max_bytes:,}",
-                                     {"size_bytes": st.st_size, "limit_bytes": max_bytes})])
-    chunks, size = [], 0
-    with open(path, "rb") as f:
-        while size <= max_bytes and (chunk := f.read(min(1 << 20, max_bytes + 1 - size))):
-            chunks.append(chunk)
+    with os.fdopen(fd, "rb", buffering=1 << 16) as f:
+        if st.st_size > max_bytes:
+            # Checked before reading a byte: the limit bounds the parser's time.
+            return Parsed(None, [Finding("file_too_large", ERROR, "file",
+                                         f"{st.st_size:,} bytes, over the limit of {max_bytes:,}",
+                                         {"size_bytes": st.st_size, "limit_bytes": max_bytes})])
+        parsed = parse_stream(f, layout, max_bytes)
+        # Hashed from the same open descriptor: what is recorded is what was parsed, even if the
+        # name is swapped for a link meanwhile.
+        f.seek(0)
+        digest, size = hashlib.sha256(), 0
+        while size <= max_bytes and (chunk := f.read(1 << 20)):
+            digest.update(chunk)
             size += len(chunk)
-    data = b"".join(chunks)
-    if len(data) > max_bytes:  # grew after the stat
-        return Parsed(None, [Finding("file_too_large", ERROR, "file", f"over the limit of {max_bytes:,} bytes",
-                                     {"limit_bytes": max_bytes})])
-    return parse_submission(data, layout)
+        parsed.file = {"size_bytes": size, "sha256": digest.hexdigest()}
+        return parsed
 
 
-def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
+def parse_submission(data: bytes, layout: Layout) -> Parsed:
+    """Validate the bytes of one submission against ``layout``; the images if valid, and every finding."""
+    return parse_stream(io.BytesIO(data), layout, None)
 
 
 def _listing(items: list[str], total: int) -> str:
     shown = ", ".join(items[:MAX_LISTED])
     return shown + (f" and {total - MAX_LISTED} more" if total > MAX_LISTED else "")
-
-
-def _decode(data: bytes) -> tuple[str | None, list[Finding]]:
-    """Bytes -> text, or the finding that says why not; spreadsheet harmless variations noted."""
-    if not data:
-        return None, [Finding("empty_file", ERROR, "file", "the file is empty (0 bytes)")]
-    for bom, name in ((b"\xff\xfe", "UTF-16 little-endian"), (b"\xfe\xff", "UTF-16 big-endian")):
-        if data.startswith(bom):
-            return None, [Finding("not_utf8", ERROR, "file", f"encoded as {name} (byte-order mark "
-                                  f"{bom.hex(' ').upper()}); save the CSV as UTF-8", {"encoding": name})]
-    nul = data.find(b"\0")
-    if nul >= 0:
-        return None, [Finding("binary_file", ERROR, f"line {_line_of(data, nul)}",
-                              f"binary content (a NUL byte at byte {nul}): not a text CSV file "
-                              "(an Excel workbook, a NumPy file, a zip?)", {"offset": nul})]
-    found = []
-    if data.startswith(BOM):
-        found.append(Finding("utf8_bom", NOTE, "line 1", "starts with a UTF-8 byte-order mark (accepted)"))
-        data = data[len(BOM):]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        byte = data[e.start:e.start + 1].hex().upper()
-        return None, found + [Finding("not_utf8", ERROR, f"line {_line_of(data, e.start)}",
-                                      f"not UTF-8: byte 0x{byte} at line {_line_of(data, e.start)} "
-                                      f"(byte {e.start}); save the CSV as UTF-8", {"offset": e.start})]
-    return text, found
-
-
-def _split_lines(text: str) -> tuple[list[str] | None, list[Finding]]:
-    found = []
-    if "\r\n" in text:
-        found.append(Finding("crlf_line_ends", NOTE, "file", "Windows line ends (CRLF) (accepted)"))
-        text = text.replace("\r\n", "\n")
-    if "\r" in text:
-        line = text.count("\n", 0, text.index("\r")) + 1
-        return None, found + [Finding("bad_line_ends", ERROR, f"line {line}",
-                                      f"a carriage return without a line feed at line {line} (old Mac line "
-                                      "ends?); save with LF or CRLF line ends")]
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the final newline ends the last line; it is not a line of its own
-    blank_tail = 0
-    while lines and not lines[-1].strip():
-        lines.pop()
-        blank_tail += 1
-    if not lines:
-        return None, [Finding("empty_file", ERROR, "file", "the file holds only blank lines")]
-    if blank_tail:
-        found.append(Finding("trailing_blank_lines", NOTE, f"line {len(lines) + 1}",
-                             f"{blank_tail} blank line(s) at the end (ignored)"))
-    return lines, found
 
 
 def _is_number(cell: str) -> bool:
@@ -269,7 +241,10 @@ def _is_number(cell: str) -> bool:
 def _header(line: str, layout: Layout) -> tuple[int, int, list[int] | None, list[Finding]]:
     """(index of the first data line, fields per row the header announces, column order as
     positions into layout.ids, findings)."""
-    head = next(csv.reader([line]))
+    try:
+        head = next(csv.reader([line]), [])
+    except csv.Error as e:  # the line is bounded, so this is a malformed quote, not a huge cell
+        return 1, 1, None, [Finding("wrong_header", ERROR, "line 1", f"line 1 is not a CSV header: {e}")]
     n, expected = len(layout.ids), layout.header
     if all(_is_number(c) for c in head):
         return 0, len(expected), None, [Finding("missing_header", ERROR, "line 1",
@@ -325,36 +300,44 @@ def _column_name(j: int, layout: Layout, order: list[int] | None) -> str:
     return f"column {j + 1}" + (f" ({name})" if name else "")
 
 
-def _cell_findings(body: list[str], first_line: int, layout: Layout, order) -> list[Finding]:
-    """The slow pass: which cells are not numbers, and which are NaN / inf (bounded by MAX_SCANNED)."""
-    bad: dict[str, list[str]] = {"non_numeric": [], "non_finite": []}
-    count = {"non_numeric": 0, "non_finite": 0}
-    for i, line in enumerate(body):
-        for j, cell in enumerate(line.split(",")):
-            c = cell.strip()
-            if len(c) >= 2 and c[0] == c[-1] == '"':
-                c = c[1:-1].strip()
-            if _is_number(c):
-                continue
-            kind = "non_finite" if c.lower() in NON_FINITE else "non_numeric"
-            count[kind] += 1
-            if len(bad[kind]) < MAX_LISTED:
-                bad[kind].append(f"line {first_line + i}, {_column_name(j, layout, order)}: {cell[:20]!r}")
-        if sum(count.values()) >= MAX_SCANNED:
-            break
-    found = []
-    more = "+" if sum(count.values()) >= MAX_SCANNED else ""
-    if count["non_numeric"]:
-        found.append(Finding("non_numeric", ERROR, bad["non_numeric"][0].split(":")[0],
-                             f"{count['non_numeric']}{more} cells are not numbers: "
-                             f"{_listing(bad['non_numeric'], count['non_numeric'])}",
-                             {"count": count["non_numeric"], "cells": bad["non_numeric"]}))
-    if count["non_finite"]:
-        found.append(Finding("non_finite", ERROR, bad["non_finite"][0].split(":")[0],
-                             f"{count['non_finite']}{more} cells are NaN or infinite: "
-                             f"{_listing(bad['non_finite'], count['non_finite'])}",
-                             {"count": count["non_finite"], "cells": bad["non_finite"]}))
-    return found
+class _CellScan:
+    """The slow pass over rows the fast parser refused: which cells are not numbers, which are NaN or
+    infinite.  It stops looking after MAX_SCANNED bad cells, over all the blocks it is given."""
+
+    def __init__(self, layout: Layout, order):
+        self.layout, self.order = layout, order
+        self.bad: dict[str, list[str]] = {"non_numeric": [], "non_finite": []}
+        self.count = {"non_numeric": 0, "non_finite": 0}
+
+    @property
+    def full(self) -> bool:
+        return sum(self.count.values()) >= MAX_SCANNED
+
+    def scan(self, lines: list[bytes], first_line: int) -> None:
+        for i, raw in enumerate(lines):
+            if self.full:
+                return
+            for j, cell in enumerate(raw.decode("utf-8").split(",")):
+                c = cell.strip()
+                if len(c) >= 2 and c[0] == c[-1] == '"':
+                    c = c[1:-1].strip()
+                if _is_number(c):
+                    continue
+                kind = "non_finite" if c.lower() in NON_FINITE else "non_numeric"
+                self.count[kind] += 1
+                if len(self.bad[kind]) < MAX_LISTED:
+                    self.bad[kind].append(f"line {first_line + i}, {_column_name(j, self.layout, self.order)}: "
+                                          f"{cell[:20]!r}")
+
+    def findings(self) -> list[Finding]:
+        found, more = [], "+" if self.full else ""
+        for kind, what in (("non_numeric", "are not numbers"), ("non_finite", "are NaN or infinite")):
+            if self.count[kind]:
+                found.append(Finding(kind, ERROR, self.bad[kind][0].split(":")[0],
+                                     f"{self.count[kind]}{more} cells {what}: "
+                                     f"{_listing(self.bad[kind], self.count[kind])}",
+                                     {"count": self.count[kind], "cells": self.bad[kind]}))
+        return found
 
 
 def _positions(mask: np.ndarray, first_line: int, layout: Layout, order) -> tuple[list[str], int]:
@@ -405,66 +388,164 @@ def _value_findings(arr: np.ndarray, first_line: int, layout: Layout, order) -> 
     return found
 
 
-def _commas_per_line(text: str) -> np.ndarray:
-    """The number of commas on each line of ``text`` (lines split at "\\n"), counted in numpy."""
-    b = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    newlines = np.flatnonzero(b == ord("\n"))
-    commas = np.concatenate([[0], np.cumsum(b == ord(","))])  # commas[p]: commas in b[:p]
-    starts = np.concatenate([[0], newlines + 1])
-    ends = np.concatenate([newlines, [len(b)]])
-    return commas[ends] - commas[starts]
+def _line_bounds(layout: Layout) -> tuple[int, int]:
+    """(longest header line, longest data line) in bytes that a submission of ``layout`` may hold.
+
+    The header: every id quoted and padded, with room to spare for a misspelt one.  A data row:
+    ``MAX_CELL_BYTES`` per field (a float64 written in full, "1.1102230246251565e-16", is 22).
+    """
+    header = 2 * sum(len(i.encode("utf-8")) + 4 for i in layout.header) + 256
+    return header, MAX_CELL_BYTES * (len(layout.header) + 1)
 
 
-def parse_submission(data: bytes, layout: Layout) -> Parsed:
-    """Validate the bytes of one submission against ``layout``; the images if valid, and every finding."""
-    text, found = _decode(data)
-    if text is None:
-        return Parsed(None, found)
-    lines, more = _split_lines(text)
-    found += more
-    if lines is None:
-        return Parsed(None, found)
+class _Rows:
+    """The data rows, as they stream past: structure checks per line, values parsed by pandas' C
+    parser one block of lines at a time into an array whose size the layout fixes."""
 
-    start, n_fields, order, more = _header(lines[0], layout)
-    found += more
-    body = lines[start:]
-    first_line = start + 1  # the file line of body[0]
-    if len(body) != layout.n_rows:
-        found.append(Finding("wrong_row_count", ERROR, f"line {first_line + len(body) - 1}",
-                             f"{len(body)} data rows, expected {layout.n_rows} (one per pixel of a "
-                             f"{' x '.join(map(str, layout.image_shape))} image)",
-                             {"rows": len(body), "expected": layout.n_rows}))
-    # Rows are held to the header's own width: a header with the wrong width is one finding, not one per row.
-    joined = "\n".join(body)
-    odd = np.flatnonzero(_commas_per_line(joined) != n_fields - 1)  # vectorised: 16k lines in ~1 ms
-    blank = [first_line + i for i in odd if not body[i].strip()]
-    if blank:
-        found.append(Finding("blank_lines", ERROR, f"line {blank[0]}",
-                             f"{len(blank)} blank lines inside the data: lines {_listing(list(map(str, blank)), len(blank))}",
-                             {"lines": blank[:50]}))
-    ragged = [int(i) for i in odd if body[i].strip()]
-    if ragged:
-        shown = [f"line {first_line + i} has {body[i].count(',') + 1}" for i in ragged[:MAX_LISTED]]
-        found.append(Finding("wrong_field_count", ERROR, f"line {first_line + ragged[0]}",
-                             f"{len(ragged)} rows do not have the header's {n_fields} values: "
-                             f"{_listing(shown, len(ragged))}", {"count": len(ragged), "lines": shown}))
+    def __init__(self, layout: Layout, n_fields: int, order):
+        self.layout, self.n_fields = layout, n_fields
+        self.values = np.empty((layout.n_rows, n_fields), dtype=np.float64)
+        self.rows = 0                  # data rows seen (blank lines inside the data count as rows)
+        self.first_line = None
+        # Blank lines not yet known to be inside the data (a run: its first line and its length;
+        # never a list, or 67 M line feeds would cost gigabytes).
+        self.pending_first, self.pending = 0, 0
+        self.blank: list[int] = []
+        self.n_blank = 0
+        self.ragged: list[str] = []
+        self.n_ragged = 0
+        self.block: list[bytes] = []
+        self.block_line = 0
+        self.cells = _CellScan(layout, order)
+        self.unparseable: str | None = None
+
+    @property
+    def broken(self) -> bool:
+        return bool(self.n_blank or self.n_ragged)
+
+    def add(self, number: int, line: bytes) -> None:
+        if self.first_line is None:
+            self.first_line = number
+        if not line.strip():
+            if not self.pending:
+                self.pending_first = number
+            self.pending += 1
+            return
+        if self.pending:  # blank lines followed by data: inside the data
+            self.n_blank += self.pending
+            take = max(0, 50 - len(self.blank))
+            self.blank += list(range(self.pending_first, self.pending_first + min(take, self.pending)))
+            self.rows += self.pending
+            self.pending = 0
+        self.rows += 1
+        commas = line.count(b",")
+        if commas != self.n_fields - 1:
+            self.n_ragged += 1
+            if len(self.ragged) < 50:
+                self.ragged.append(f"line {number} has {commas + 1}")
+        if self.broken or self.rows > self.layout.n_rows:
+            self.block = []    # values are only parsed while the structure is right
+            return
+        if not self.block:
+            self.block_line = number
+        self.block.append(line)
+        if len(self.block) >= BLOCK_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.block or self.broken:
+            self.block = []
+            return
+        at = self.rows - len(self.block)  # index of the block's first row
+        try:
+            arr = pd.read_csv(io.BytesIO(b"\n".join(self.block)), header=None, dtype=np.float64, engine="c",
+                              na_filter=False, skip_blank_lines=False).to_numpy()
+            if arr.shape != (len(self.block), self.n_fields):
+                raise ValueError(f"{arr.shape[0]} x {arr.shape[1]} values in a block of {len(self.block)} lines")
+            self.values[at:at + len(self.block)] = arr
+        except (ValueError, pd.errors.ParserError) as e:
+            self.cells.scan(self.block, self.block_line)
+            if not (self.cells.count["non_numeric"] or self.cells.count["non_finite"]):
+                self.unparseable = self.unparseable or f"lines {self.block_line}-{self.block_line + len(self.block) - 1}: {e}"
+        self.block = []
+
+
+def parse_stream(f, layout: Layout, max_bytes: int | None) -> Parsed:
+    """Validate one submission read from the binary stream ``f``, in memory bounded by the layout."""
+    header_bound, row_bound = _line_bounds(layout)
+    lines = BoundedLines(f, header_bound, max_bytes)
+    notes: list[Finding] = []
+
+    def with_notes(found: list[Finding]) -> list[Finding]:
+        early = []
+        if lines.bom:
+            early.append(Finding("utf8_bom", NOTE, "line 1", "starts with a UTF-8 byte-order mark (accepted)"))
+        if lines.crlf:
+            early.append(Finding("crlf_line_ends", NOTE, "file", "Windows line ends (CRLF) (accepted)"))
+        return early + found
+
+    head, rows, extra_lines, content = None, None, 0, False
+    found: list[Finding] = []
+    try:
+        for number, line in lines:
+            content = content or bool(line.strip())
+            if head is None:
+                head = _header(line.decode("utf-8"), layout)
+                start, n_fields, order, found = head
+                lines.max_line = max(row_bound, MAX_CELL_BYTES * (n_fields + 1))
+                rows = _Rows(layout, n_fields, order)
+                if start == 1:
+                    continue
+            rows.add(number, line)
+            if rows.rows + rows.pending > layout.n_rows + MAX_SCANNED:
+                # Far more rows than pixels: count the rest without looking at them.
+                extra_lines = lines.count_rest()
+                break
+    except LineProblem as p:
+        return Parsed(None, with_notes(found + [Finding(p.code, ERROR, p.where, p.message, p.evidence)]))
+    if lines.number == 0:
+        return Parsed(None, [Finding("empty_file", ERROR, "file", "the file is empty (0 bytes)")])
+    if not content and not extra_lines:
+        return Parsed(None, [Finding("empty_file", ERROR, "file", "the file holds only blank lines")])
+    rows.flush()
+    start = head[0]
+    n_rows = rows.rows + extra_lines
+    if extra_lines:  # counted without being looked at: blank or not, each is a row
+        rows.rows += rows.pending
+    elif rows.pending:
+        notes.append(Finding("trailing_blank_lines", NOTE, f"line {rows.pending_first}",
+                             f"{rows.pending} blank line(s) at the end (ignored)"))
+    found = with_notes(notes + found)
+    first_line = start + 1 if start == 1 else 1
+    if n_rows != layout.n_rows:
+        last = first_line + n_rows - 1
+        found.append(Finding("wrong_row_count", ERROR, f"line {last}",
+                             f"{'at least ' if extra_lines else ''}{n_rows:,} data rows, expected {layout.n_rows} "
+                             f"(one per pixel of a {' x '.join(map(str, layout.image_shape))} image)",
+                             {"rows": n_rows, "expected": layout.n_rows}))
+    if rows.n_blank:
+        found.append(Finding("blank_lines", ERROR, f"line {rows.blank[0]}",
+                             f"{rows.n_blank} blank lines inside the data: lines "
+                             f"{_listing(list(map(str, rows.blank)), rows.n_blank)}", {"lines": rows.blank}))
+    if rows.n_ragged:
+        found.append(Finding("wrong_field_count", ERROR, rows.ragged[0].split(" has")[0],
+                             f"{rows.n_ragged} rows do not have the header's {rows.n_fields} values: "
+                             f"{_listing(rows.ragged, rows.n_ragged)}", {"count": rows.n_ragged, "lines": rows.ragged[:MAX_LISTED]}))
     if any(f.severity == ERROR for f in found):
         return Parsed(None, found)  # values are only checked once the structure is right
-
-    try:
-        arr = pd.read_csv(io.StringIO(joined), header=None, dtype=np.float64, engine="c",
-                          na_filter=False, skip_blank_lines=False).to_numpy()
-    except (ValueError, pd.errors.ParserError) as e:
-        cells = _cell_findings(body, first_line, layout, order)
-        return Parsed(None, found + (cells or [Finding("unparseable", ERROR, "file", f"could not parse: {e}")]))
+    cells = rows.cells.findings()
+    if cells or rows.unparseable:
+        return Parsed(None, found + (cells or [Finding("unparseable", ERROR, "file", f"could not parse: {rows.unparseable}")]))
+    arr = rows.values
+    order = head[2]
     found += _value_findings(arr, first_line, layout, order)
     if any(f.severity == ERROR for f in found):
         return Parsed(None, found)
 
-    rows = np.argsort(arr[:, 0], kind="stable")
-    if (rows != np.arange(len(rows))).any():
+    sort = np.argsort(arr[:, 0], kind="stable")
+    if (sort != np.arange(len(sort))).any():
         found.append(Finding("rows_reordered", NOTE, f"column 1 ({ID})", "rows not in id order: matched by id (accepted)"))
-    values = arr[rows, 1:]
+    values = arr[sort, 1:]
     images = np.empty((len(layout.ids), layout.n_rows), dtype=np.float32)
     images[order] = values.T
     return Parsed(images.reshape(len(layout.ids), *layout.image_shape), found)

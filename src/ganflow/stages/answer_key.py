@@ -4,20 +4,26 @@ data/grading/<dataset>/
   answer_key.csv       Test/Real in the submission layout (report/submission.py): what is graded against
   masked_inputs.csv    Test/White in the same layout: the students' template, and the baseline's input
   boxes.csv            the test images' mouth boxes, in test-set order
+  fills.npz            the no-learning fills of every test box the integrity checks compare with
+                       (report/fills.py: border fills, biharmonic, mean and nearest training face),
+                       and the training faces (8-bit) for the nearest-training-box distance
   key.json             the layout (ids, size, channels), the real-mouth statistics the integrity
                        checks compare with, and content hashes of everything above
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 
-from ganflow.atomic import atomic_dir, write_json
+from ganflow.atomic import atomic_dir, write_bytes, write_json
 from ganflow.data.images import list_images, load_image
 from ganflow.errors import DataError, MissingInputError
 from ganflow.hashing import sha256_file
 from ganflow.params import Params
 from ganflow.provenance import code_version, hash_tree
+from ganflow.report.fills import reference_fills
 from ganflow.report.grading import mouth_statistics
 from ganflow.report.submission import Layout, ordered_test_ids, write_submission
 from ganflow.stages import paths
@@ -56,7 +62,16 @@ def run(params: Params, dataset: str) -> None:
     reference = mouth_statistics([im for im, _ in refs], [b for _, b in refs])
 
     layout = Layout.of(truth, ids)
+    train_folder = masked / "Training" / "Real"
+    train_real = (np.stack([load_image(p) for p in list_images(train_folder)]) if train_folder.is_dir()
+                  else np.zeros((0, *truth.shape[1:])))
+    test_boxes = [tuple(int(v) for v in boxes.loc[i, BOX_COLUMNS]) for i in ids]
+    mean_source = train_real if len(train_real) else truth[:0] + white.mean(axis=0, keepdims=True)
+    fills = reference_fills(white, test_boxes, mean_source)
     with atomic_dir(key_dir(dataset)) as tmp:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **fills, training_real=np.round(train_real * 255).astype(np.uint8))
+        write_bytes(tmp / "fills.npz", buf.getvalue())
         write_submission(tmp / "answer_key.csv", truth, ids)
         write_submission(tmp / "masked_inputs.csv", white, ids)
         boxes.loc[ids, BOX_COLUMNS].rename_axis("id").reset_index().to_csv(tmp / "boxes.csv", index=False)
@@ -69,7 +84,8 @@ def run(params: Params, dataset: str) -> None:
                         "boxes": str(masked / "boxes.csv")},
             # hash_tree of Test/Real is what evaluate records as rmse.json's reference_sha256.
             "reference_sha256": hash_tree(test / "Real"),
-            "sha256": {name: sha256_file(tmp / name) for name in ("answer_key.csv", "masked_inputs.csv", "boxes.csv")},
+            "sha256": {name: sha256_file(tmp / name) for name in ("answer_key.csv", "masked_inputs.csv", "boxes.csv", "fills.npz")},
+            "fills": sorted(fills),
             "code": code_version(),
         })
     print(f"answer_key: {dataset}: {len(ids)} test images, {layout.height} x {layout.width} x {layout.channels}; "

@@ -9,8 +9,11 @@ results/grading/
 
 Inputs: params `grading` (folder, data set, limits, tolerances), data/grading/<dataset>/ (from
 `ganflow answer_key`), and the strong baseline's results/<strong_experiment>/rmse.json unless
-grading.strong_rmse is given.  A submission is named by its file name without ``.csv``; files
-that are not .csv (README.md, hidden files) are not submissions.
+grading.strong_rmse is given.  A submission is a ``*.csv`` file, named by its file name without
+``.csv`` (the full name when two differ only in case or Unicode form); ``<name>.pt`` beside it is
+a checkpoint that verifies it (report/verify.py).  Every other entry of the folder (README, hidden
+files, links that are not .csv, stray checkpoints) is listed as ignored, with the reason
+(report/submission_folder.py).  A failure on one submission is a finding on it, never a stop.
 """
 from __future__ import annotations
 
@@ -23,16 +26,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ganflow.atomic import atomic_dir, atomic_path, write_json, write_text
-from ganflow.errors import GradingError, MissingInputError, ParamsError
-from ganflow.hashing import sha256_file
+from ganflow.errors import GradingError, MissingInputError
 from ganflow.params import Params
 from ganflow.report.grading import Checks, grade, leaderboard, leaderboard_markdown, score_chart
 from ganflow.report.submission import ERROR, Finding, Layout, Parsed, read_submission
+from ganflow.report.submission_folder import display_name, scan
+from ganflow.report.verify import verify
 from ganflow.stages import paths
 from ganflow.stages.answer_key import BOX_COLUMNS, key_dir
-
-NOT_SUBMISSIONS = {"readme.md", "readme.txt", "readme"}
-
 
 def out_dir():
     return paths.RESULTS / "grading"
@@ -62,29 +63,24 @@ def _strong(params: Params, key: dict) -> tuple[float, str]:
 
 
 def _read_key(folder, name: str, layout: Layout) -> np.ndarray:
-    parsed = read_submission(folder / name, layout, max_bytes=1 << 40)
+    parsed = read_submission(folder / name, layout, max_bytes=1 << 40, follow_links=True)
     if not parsed.ok:
         raise GradingError(f"grade: {folder / name} does not match its own layout: "
                          f"{[f.message for f in parsed.findings if f.severity == ERROR]}")
     return parsed.images.astype(np.float64)
 
 
-def _submissions(folder) -> tuple[dict[str, object], list[str]]:
-    if not folder.is_dir():
-        raise ParamsError(f"grade: submissions folder {folder} not found (params grading.submissions_dir)")
-    files, ignored = {}, []
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or p.name.lower() in NOT_SUBMISSIONS:
-            continue
-        if p.suffix.lower() != ".csv":
-            ignored.append(p.name)
-            continue
-        files[p.stem] = p
-    stems = [p.stem.lower() for p in files.values()]
-    # Names that differ only in case would share a findings file on some systems: keep full names.
-    if len(set(stems)) != len(stems):
-        files = {p.name: p for p in files.values()}
-    return files, ignored
+def _fills(kdir) -> tuple[dict[str, np.ndarray] | None, np.ndarray | None]:
+    """The no-learning fills answer_key computed, and the training faces (None for an older key)."""
+    f = kdir / "fills.npz"
+    if not f.exists():
+        print(f"grade: {f} not found (an answer key from before fills were computed): the fill checks are off; "
+              "rerun `ganflow answer_key`", file=sys.stderr)
+        return None, None
+    with np.load(f, allow_pickle=False) as stored:  # data only, never pickles
+        fills = {k: stored[k].astype(np.float64) for k in stored.files if k != "training_real"}
+        train = stored["training_real"].astype(np.float64) / 255.0
+    return fills, train
 
 
 def run(params: Params) -> None:
@@ -100,25 +96,43 @@ def run(params: Params) -> None:
     boxes = [tuple(int(v) for v in boxes_frame.loc[i, BOX_COLUMNS]) for i in layout.ids]
     strong, strong_source = _strong(params, key_meta)
 
-    files, ignored = _submissions(g.submissions_dir)
+    folder = scan(g.submissions_dir)
+    ignored = [{"name": i.name, "reason": i.reason} for i in folder.ignored]
     max_bytes = int(g.max_file_mb * 2 ** 20)
     parsed: dict[str, Parsed] = {}
     meta: dict[str, dict] = {}
-    for name, path in tqdm(files.items(), desc="grade: reading", unit="file", dynamic_ncols=True):
-        meta[name] = {"file": str(path)}
+    outs: dict[str, str] = {}
+    for entry in tqdm(folder.entries, desc="grade: reading", unit="file", dynamic_ncols=True):
+        name = entry.name
+        outs[name] = entry.out
+        meta[name] = {"file": display_name(str(entry.path))}
+        if any(f.severity == ERROR for f in entry.findings):
+            parsed[name] = Parsed(None, list(entry.findings))   # a link or a folder: never opened
+            continue
         try:
-            parsed[name] = read_submission(path, layout, max_bytes)
-            if path.is_file() and path.stat().st_size <= max_bytes:
-                meta[name].update(size_bytes=path.stat().st_size, sha256=sha256_file(path))
+            p = read_submission(entry.path, layout, max_bytes)
+            parsed[name] = Parsed(p.images, list(entry.findings) + p.findings)
+            meta[name].update(p.file)
         except Exception as e:  # one bad file never stops the others; say what happened
-            print(f"grade: {path}: {e.__class__.__name__}: {e}", file=sys.stderr)
-            parsed[name] = Parsed(None, [Finding("unreadable", ERROR, "file",
-                                                 f"could not be read: {e.__class__.__name__}: {e}")])
+            print(f"grade: {display_name(str(entry.path))}: {e.__class__.__name__}: {e}", file=sys.stderr)
+            parsed[name] = Parsed(None, list(entry.findings) + [
+                Finding("unreadable", ERROR, "file", f"could not be read: {e.__class__.__name__}: {e}")])
 
-    checks = Checks(g.identical_tol, g.constant_std, g.noise_factor)
+    # Checkpoints handed in beside a CSV regenerate it on the grader's own masked inputs.
+    for entry in folder.entries:
+        p = parsed[entry.name]
+        if p.ok and (entry.checkpoint is not None or g.require_checkpoint):
+            p.findings.extend(verify(entry.checkpoint, p.images, masked, boxes, g.checkpoint_tol,
+                                     g.require_checkpoint, max_bytes))
+            if entry.checkpoint is not None:
+                meta[entry.name]["checkpoint"] = display_name(entry.checkpoint.name)
+
+    checks = Checks(g.identical_tol, g.constant_std, g.noise_factor, g.fill_tol, g.masked_tol, g.fill_share,
+                    g.key_tol, g.twin_tol)
+    fills, train = _fills(kdir)
     try:
         results, anchors = grade(parsed, key, masked, boxes, list(layout.ids), key_meta["mouth_reference"], checks,
-                                 strong, {"strong": strong_source}, g.best_rmse)
+                                 strong, {"strong": strong_source}, g.best_rmse, fills, train)
     except ValueError as e:
         raise GradingError(f"grade: {e}") from None
 
@@ -129,9 +143,9 @@ def run(params: Params) -> None:
     out = out_dir()
     with atomic_dir(out / "findings") as tmp:
         for r in results:
-            write_json(tmp / f"{r.name}.json", {
+            write_json(tmp / f"{outs[r.name]}.json", {
                 "name": r.name, **meta[r.name], "status": r.status, "rmse": r.rmse, "score": r.score,
-                "findings": [f.to_dict() for f in r.findings], "anchors": anchors_json,
+                "findings": [f.to_dict() for f in r.findings], "anchors": anchors_json, "findings_file": f"{outs[r.name]}.json",
                 "checks": checks.__dict__, "dataset": g.dataset})
     with atomic_path(out / "leaderboard.csv") as tmp:
         leaderboard(results).to_csv(tmp, index=False)
