@@ -60,6 +60,12 @@ def check_outputs(work: Path) -> None:
     assert len(list((work / "results/pix2pix/samples").glob("*.png"))) == 20
     losses = (work / "results/pix2pix/losses.csv").read_text().splitlines()
     assert losses[0].startswith("step,wall_time,D_total")
+    # every metric file the README lists for an inpainting generator (IS only with logits weights)
+    pr = json.loads((work / "results/pix2pix/precision_recall.json").read_text())
+    assert 0 <= pr["precision"] <= 1 and 0 <= pr["recall"] <= 1 and pr["k"] == 3
+    memo = json.loads((work / "results/pix2pix/memorisation.json").read_text())
+    assert memo["n_fake"] == 20 and len(memo["closest_pairs"]) > 0 and "holdout" in memo
+    assert (work / "results/pix2pix/memorisation.png").stat().st_size > 0
 
 
 def test_snakemake_run_and_rerun_after_params_change(tmp_path):

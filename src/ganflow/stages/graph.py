@@ -171,10 +171,12 @@ class _Builder:
             eval_data.append(self.dataset_artifact("classifier", e.dataset))
             metrics.insert(1, "classifier")
         metric_files = [str(paths.metric_file(exp, m)) for m in metrics]
+        # memorisation.json comes with its picture of the closest sample / training-image pairs
+        pictures = [str(paths.memorisation_picture(exp))] if "memorisation" in metrics else []
 
         self.add("train", exp, data=inputs, roots=roots, outs=[model, losses], reads=own)
         self.add("sample", exp, data=[model, *inputs], roots=roots, outs=[samples], reads=[*own, "sample", "seed"])
-        self.add("evaluate", exp, data=eval_data, roots=roots, outs=[Out(f, cache=False) for f in metric_files],
+        self.add("evaluate", exp, data=eval_data, roots=roots, outs=[Out(f, cache=False) for f in [*metric_files, *pictures]],
                  reads=[*own, "evaluate", "seed", *task.EVALUATE_READS])
         self.add("plot", exp, data=[losses, model, samples, *inputs], roots=roots, outs=[plots],
                  reads=[*own, "seed"])

@@ -60,5 +60,10 @@ def metric_file(exp: str, metric: str) -> Path:
     return exp_dir(exp) / f"{metric}.json"
 
 
+def memorisation_picture(exp: str) -> Path:
+    """The closest sample / training-image pairs, beside memorisation.json."""
+    return exp_dir(exp) / "memorisation.png"
+
+
 def plots_dir(exp: str) -> Path:
     return exp_dir(exp) / "plots"

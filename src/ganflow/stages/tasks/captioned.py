@@ -56,7 +56,7 @@ from ganflow.stages.tasks.unconditional import (
 
 # The stage graph's view of this task (stages/graph.py wires the stages from these):
 DATASET_INPUTS = ("pairs", "text_encoder")  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
-METRICS = ("fid", "caption_attributes")  # evaluate's files: results/<exp>/<metric>.json
+METRICS = ("fid", "caption_attributes", "precision_recall", "memorisation")  # evaluate's files: results/<exp>/<metric>.json
 SCORED_BY_CLASSIFIER = True  # on a labelled data set, evaluate also reads its domain classifier
 EXPORTS_SUBMISSION = False  # `ganflow export` writes the course's submission CSV
 EVALUATE_READS = ()  # params sections evaluate reads beyond evaluate, seed and the experiment's own

@@ -261,6 +261,16 @@ def inception_score_record(params: Params, fake: FeatureSet) -> dict:
             "metric_seed": params.seed, **fid_provenance()}
 
 
+def write_sample_metrics(params: Params, exp: str, real: FeatureSet, fake: FeatureSet, train: FeatureSet,
+                         train_images: np.ndarray, fake_images: np.ndarray, common: dict) -> None:
+    """precision_recall.json (fake against the test set) and memorisation.json + memorisation.png
+    (each sample's nearest training image; the test set as the holdout that says what "near" is)."""
+    write_metric(exp, "precision_recall", {**precision_recall_record(params, real, fake), **common})
+    write_metric(exp, "memorisation", {
+        **memorisation_record(params, train, fake, train_images, fake_images,
+                              paths.memorisation_picture(exp), holdout=real), **common})
+
+
 def load_domain_classifier(dataset: str):
     """(model, meta, provenance dict) of data/classifiers/<dataset>/, or a MissingInputError saying how to make it."""
     from ganflow.nn.classifier import load_classifier

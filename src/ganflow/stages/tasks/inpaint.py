@@ -32,11 +32,12 @@ from ganflow.stages.tasks.common import (
     kid_record,
     reference_set,
     run_provenance,
+    write_sample_metrics,
 )
 
 # The stage graph's view of this task (stages/graph.py wires the stages from these):
 DATASET_INPUTS = ("pairs", "masked")  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
-METRICS = ("fid", "rmse", "kid")  # evaluate's files: results/<exp>/<metric>.json
+METRICS = ("fid", "rmse", "kid", "precision_recall", "memorisation")  # evaluate's files: results/<exp>/<metric>.json
 SCORED_BY_CLASSIFIER = False  # on a labelled data set, evaluate also reads its domain classifier
 EXPORTS_SUBMISSION = True  # `ganflow export` writes the course's submission CSV
 EVALUATE_READS = ()  # params sections evaluate reads beyond evaluate, seed and the experiment's own
@@ -129,6 +130,9 @@ def evaluate(params: Params, exp: str) -> None:
     kid = kid_record(params, real, fake)
     write_json(paths.metric_file(exp, "kid"), {
         **kid, "masked_input": kid_record(params, real, masked_input)["value"], **common})
+    training_faces = np.stack([load_image(p) for p in list_images(masked / "Training" / "Real")])
+    train = reference_set(params, training_faces, str(masked / "Training" / "Real"))
+    write_sample_metrics(params, exp, real, fake, train, training_faces, out["final"], common)
     print(f"evaluate: {exp}: rmse {value:.5f} (masked input {baseline:.5f}, mean fill {mean_rmse:.5f}, "
           f"ratio {value / baseline:.3f}); fid {fid['value']:.2f}; kid {kid['value']:.4f}")
 

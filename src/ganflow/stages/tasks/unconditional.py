@@ -37,11 +37,12 @@ from ganflow.stages.tasks.common import (
     reference_set,
     run_provenance,
     write_metric,
+    write_sample_metrics,
 )
 
 # The stage graph's view of this task (stages/graph.py wires the stages from these):
 DATASET_INPUTS = ("pairs",)  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
-METRICS = ("fid",)  # evaluate's files: results/<exp>/<metric>.json
+METRICS = ("fid", "precision_recall", "memorisation")  # evaluate's files: results/<exp>/<metric>.json
 SCORED_BY_CLASSIFIER = True  # on a labelled data set, evaluate also reads its domain classifier
 EXPORTS_SUBMISSION = False  # `ganflow export` writes the course's submission CSV
 EVALUATE_READS = ()  # params sections evaluate reads beyond evaluate, seed and the experiment's own
@@ -222,6 +223,8 @@ def write_fid(params: Params, exp: str, dataset: str, images: np.ndarray, common
         "meaning": "real training images scored like the samples: the floor a perfect generator would reach"},
         **common}
     write_metric(exp, "fid", record)
+    train_set = reference_set(params, train, f"{pairs}/train")
+    write_sample_metrics(params, exp, real, fake, train_set, train, images, common)
     return record
 
 
