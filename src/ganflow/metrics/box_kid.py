@@ -19,6 +19,9 @@ Why these features and not the Inception's: they need no weights (no download, t
 on every machine, graders included), cost a millisecond per box, and at 24 x 40 pixels a box is
 far below the 299 x 299 the Inception was trained on.  Lower is better; about 0 means the fills
 are distributed like real mouths; it can be slightly negative.  Compare it only at equal n.
+HOG's blocks are contrast-normalised, so a faint pattern (stripes, a checkerboard) counts like a
+strong edge: the number says whether a box has a mouth's structure, RMSE whether it has the
+truth's pixels; read the two together.
 """
 from __future__ import annotations
 
