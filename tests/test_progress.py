@@ -16,7 +16,7 @@ TERMS = {"D_total": 0.5, "G_total": 12.25, "G_rec": 0.11}
 
 
 class FakeClock:
-    """10 steps per second: every update advances the clock by 0.1 s."""
+    """A clock the test moves by hand (0.1 s a step: 10 steps per second)."""
 
     def __init__(self):
         self.t = 0.0
