@@ -16,6 +16,7 @@ from ganflow.errors import GanflowError
 from PIL import Image
 
 from ganflow.data.images import save_image
+from ganflow.metrics.box_kid import box_kid
 from ganflow.params import parse_params
 from ganflow.report.grading import course_score, hf_energy, identical_groups
 from ganflow.report.submission import to_csv_text
@@ -274,9 +275,19 @@ def test_a_folder_of_submissions(homework):
     assert findings("perfect")["anchors"]["sources"]["best"] == "best valid submission (close)"
     assert findings("perfect")["sha256"] and findings("huge")["file"].endswith("huge.csv")
 
+    # box KID beside RMSE (metrics/box_kid.py, tested against an independent computation there):
+    # a flat box, white or grey, is far from the real mouths; the faded mouth ("fair": worse RMSE
+    # than both stripe-covered ones) keeps the mouth's shape, and box KID says so; invalid: none
+    kid = {name: float(rows[name]["box_kid"]) for name in ("perfect", "fair", "close", "constant", "masked_input")}
+    assert kid["constant"] == pytest.approx(box_kid(truth, in_box(masked, 0.5), [BOX] * 4), rel=1e-3)
+    assert kid["constant"] == pytest.approx(kid["masked_input"], rel=1e-6)
+    assert kid["perfect"] < 1e-6 and kid["fair"] < 0.1 * kid["constant"] and kid["fair"] < kid["close"]
+    assert rows["empty"]["box_kid"] == ""
+
     md = (out / "leaderboard.md").read_text()
     assert "| 5 | fair |" in md and "- notes.txt: not a .csv file" in md
     assert "- README.md: a README, not a submission" in md  # every file is on the board or listed here
+    assert "| findings | box KID |" in md and f"| {kid['close']:.4f} |" in md
     assert Image.open(out / "scores.png").size[0] > 0
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["ok"], summary["review"], summary["zero"], summary["invalid"]) == (2, 3, 3, 12)
@@ -288,7 +299,8 @@ def test_zero_submissions_still_make_a_leaderboard(homework):
     grade.run(params_for({"strong_rmse": 0.05}))
     out = root / "results" / "grading"
     assert pd.read_csv(out / "leaderboard.csv").empty
-    assert list(pd.read_csv(out / "leaderboard.csv").columns) == ["rank", "name", "rmse", "score", "status", "findings"]
+    assert list(pd.read_csv(out / "leaderboard.csv").columns) == ["rank", "name", "rmse", "score", "status", "findings",
+                                                                      "box_kid"]
     assert "No submissions to grade." in (out / "leaderboard.md").read_text()
     assert list((out / "findings").iterdir()) == []
     summary = json.loads((out / "summary.json").read_text())

@@ -23,13 +23,13 @@ DOWNSTREAM = {"train_pix2pix", "sample_pix2pix", "evaluate_pix2pix"}
 PIX2PIX_TARGETS = "plot_pix2pix summary_pix2pix"
 
 
-def sh(cmd: str, cwd: Path) -> str:
+def sh(cmd: str, cwd: Path, stdout_only: bool = False) -> str:
     # The workspace's own copy of the code runs (and is what its stages depend on), so an edit
     # there -- a default in src/ganflow/defaults.yaml -- is what both tools see.
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(cwd / "src")}
     proc = subprocess.run(cmd, shell=True, cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout + proc.stderr
+    return proc.stdout if stdout_only else proc.stdout + proc.stderr
 
 
 def make_workspace(root: Path) -> Path:
@@ -68,6 +68,22 @@ def check_outputs(work: Path) -> None:
     assert (work / "results/pix2pix/memorisation.png").stat().st_size > 0
 
 
+def headline_numbers(work: Path) -> dict:
+    """pix2pix's numbers as `dvc metrics show` prints them (other experiments: not run, no file)."""
+    (shown,) = json.loads(sh("dvc metrics show --json", work, stdout_only=True)).values()  # the workspace
+    return shown["data"]["results/pix2pix/metrics.json"]["data"]
+
+
+def exp_rows(work: Path) -> dict[str, dict]:
+    """`dvc exp show --json`: each experiment's name -> its data (params, metrics)."""
+    rows = {}
+    for base in json.loads(sh("dvc exp show --json", work, stdout_only=True)):
+        for exp in base.get("experiments") or []:
+            for rev in exp["revs"]:
+                rows[rev["name"]] = rev["data"]
+    return rows
+
+
 def test_snakemake_run_and_rerun_after_params_change(tmp_path):
     work = make_workspace(tmp_path / "smk")
     target = "results/pix2pix/fid.json"
@@ -75,6 +91,9 @@ def test_snakemake_run_and_rerun_after_params_change(tmp_path):
     sh(f"snakemake --cores 2 {target}", work)
     check_outputs(work)
     assert (work / "dvc.lock").exists(), "a Snakemake run records its outputs with dvc commit"
+    # The README's next line after the main job: the headline numbers, written by evaluate
+    assert headline_numbers(work) == json.loads((work / "results/pix2pix/metrics.json").read_text())
+    assert set(headline_numbers(work)) == {"fid", "kid", "rmse", "box_kid"}
     assert snakemake_jobs(work, target) == set(), "a finished workspace has nothing to do"
     # The target's chain (other experiments' stages were not asked for) is current in DVC's eyes too.
     assert "Data and pipelines are up to date" in sh("dvc status --with-deps evaluate_pix2pix", work)
@@ -110,7 +129,7 @@ def test_dvc_repro_metrics_plots_and_rerun_after_params_change(tmp_path):
     assert ran >= UPSTREAM | DOWNSTREAM | {"plot_pix2pix"}
     check_outputs(work)
     metrics = sh("dvc metrics show --json", work)
-    # one short metrics.json per experiment (summary stage); the detailed records are plain outs
+    # one short metrics.json per experiment (evaluate stage); the detailed records are plain outs
     assert "results/pix2pix/metrics.json" in metrics and '"fid"' in metrics and '"rmse"' in metrics
     assert "fid.json" not in metrics
     plots = sh("dvc plots show --json", work)
@@ -123,3 +142,16 @@ def test_dvc_repro_metrics_plots_and_rerun_after_params_change(tmp_path):
     assert not ran & UPSTREAM
     sh("dvc push", work)  # the default local remote works out of the box
     assert any((work / ".dvc-storage").rglob("*"))
+
+    # An experiment: its row in `dvc exp show` holds the changed param and its own numbers
+    out = sh("dvc exp run -n two_steps -S train.pix2pix.steps=2 evaluate_pix2pix", work)
+    assert {"train_pix2pix", "evaluate_pix2pix"} <= set(re.findall(r"Running stage '(\w+)'", out))
+    row = exp_rows(work)["two_steps"]
+    numbers = row["metrics"]["results/pix2pix/metrics.json"]["data"]
+    assert row["params"]["params.yaml"]["data"]["train"]["pix2pix"]["steps"] == 2
+    assert numbers == headline_numbers(work)  # applied to the workspace: the same numbers
+    rmse = json.loads((work / "results/pix2pix/rmse.json").read_text())
+    fid = json.loads((work / "results/pix2pix/fid.json").read_text())
+    assert numbers["rmse"] == rmse["value"] and numbers["fid"] == fid["value"] and numbers["box_kid"] > 0
+    table = sh("dvc exp show --only-changed --csv", work)
+    assert "train.pix2pix.steps" in table and "rmse" in table and "train.pix2pix.batch_size" not in table

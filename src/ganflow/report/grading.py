@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ganflow.metrics.box_kid import box_kid
 from ganflow.metrics.pixels import rmse
 from ganflow.report.integrity import fill_findings, key_findings, near_twins, references
 from ganflow.report.submission import ERROR, INTEGRITY, NOTE, REVIEW, Finding, Parsed
@@ -73,6 +74,7 @@ class Result:
     status: str                 # ok | review (flagged, score kept) | zero (integrity) | invalid (error)
     findings: list[Finding]
     file: dict = field(default_factory=dict)  # file name, size, sha256
+    box_kid: float | None = None  # beside RMSE, not in the score: do the boxes look like mouths (metrics/box_kid.py)
 
 
 def course_score(value: float, baseline: float, strong: float, best: float) -> float:
@@ -269,7 +271,8 @@ def grade(parsed: dict[str, Parsed], key: np.ndarray, masked: np.ndarray, boxes:
         status = status_of(findings[name])
         value = errors.get(name)
         score = course_score(value, baseline, strong, best) if status in ("ok", "review") else 0.0
-        results.append(Result(name, value, round(score, 4), status, findings[name]))
+        results.append(Result(name, value, round(score, 4), status, findings[name],
+                              box_kid=box_kid(key, parsed[name].images, boxes) if value is not None else None))
     results.sort(key=lambda r: (-r.score, r.rmse if r.rmse is not None else np.inf,
                                 STATUS_ORDER[r.status], r.name))
     return results, anchors
@@ -289,8 +292,8 @@ def leaderboard(results: list[Result]) -> pd.DataFrame:
             prev, shown = key, rank
         codes = [f.code for f in r.findings if f.severity != NOTE]
         rows.append({"rank": shown, "name": r.name, "rmse": r.rmse, "score": r.score, "status": r.status,
-                     "findings": "; ".join(codes)})
-    frame = pd.DataFrame(rows, columns=["rank", "name", "rmse", "score", "status", "findings"])
+                     "findings": "; ".join(codes), "box_kid": r.box_kid})
+    frame = pd.DataFrame(rows, columns=["rank", "name", "rmse", "score", "status", "findings", "box_kid"])
     frame["rank"] = frame["rank"].astype("Int64")
     return frame
 
@@ -311,12 +314,16 @@ def leaderboard_markdown(results: list[Result], anchors: Anchors, title: str, ig
     if frame.empty:
         lines += ["No submissions to grade.", ""]
     else:
-        lines += ["| rank | name | RMSE | score | status | findings |", "|---|---|---|---|---|---|"]
+        lines += ["| rank | name | RMSE | score | status | findings | box KID |", "|---|---|---|---|---|---|---|"]
         for r in frame.itertuples():
             rank = "" if pd.isna(r.rank) else str(r.rank)
             value = "" if r.rmse is None or pd.isna(r.rmse) else f"{r.rmse:.5f}"
+            kid = "" if r.box_kid is None or pd.isna(r.box_kid) else f"{r.box_kid:.4f}"
             lines.append(f"| {rank} | {_md_cell(r.name)} | {value} | {r.score:.2f} | {r.status} | "
-                         f"{_md_cell(r.findings)} |")
+                         f"{_md_cell(r.findings)} | {kid} |")
+        lines += ["", "box KID: do the mouth boxes look like mouths (HOG features of each box, KID against the "
+                      "answer key's boxes; lower is better, ~0 like real mouths; a flat or white box is high). "
+                      "Shown beside RMSE, not part of the score."]
         lines.append("")
         flagged = [r for r in results if r.findings]
         if flagged:

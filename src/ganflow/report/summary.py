@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ganflow.report.headline import _is_number, headline  # noqa: F401 (headline: re-exported)
 from ganflow.report.plots import final_losses
 
 # Numbers that describe how a metric was computed rather than a result: provenance, not "beside".
@@ -72,21 +73,6 @@ class Summary:
 
 
 # -- reading metric files ------------------------------------------------------------------------
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def headline(record: dict) -> dict[str, float]:
-    """{label: number} of a metric file's value: one entry, or one per key of a dict value."""
-    value = record.get("value")
-    name = record.get("metric", "value")
-    if _is_number(value):
-        return {name: float(value)}
-    if isinstance(value, dict):
-        return {f"{name}.{k}": float(v) for k, v in value.items() if _is_number(v)}
-    return {}
 
 
 def beside(record: dict) -> dict[str, float]:

@@ -176,15 +176,16 @@ class _Builder:
 
         self.add("train", exp, data=inputs, roots=roots, outs=[model, losses], reads=own)
         self.add("sample", exp, data=[model, *inputs], roots=roots, outs=[samples], reads=[*own, "sample", "seed"])
-        self.add("evaluate", exp, data=eval_data, roots=roots, outs=[Out(f, cache=False) for f in [*metric_files, *pictures]],
+        headline = Out(str(paths.metric_file(exp, "metrics")), cache=False, metric=True)  # stages/evaluate.py
+        self.add("evaluate", exp, data=eval_data, roots=roots,
+                 outs=[*(Out(f, cache=False) for f in [*metric_files, *pictures]), headline],
                  reads=[*own, "evaluate", "seed", *task.EVALUATE_READS])
         self.add("plot", exp, data=[losses, model, samples, *inputs], roots=roots, outs=[plots],
                  reads=[*own, "seed"])
         dataset_reads = [f"datasets.{e.dataset}"] + ([f"mask.{e.dataset}"] if "masked" in task.DATASET_INPUTS else [])
         exp_dir = paths.exp_dir(exp)
         self.add("summary", exp, data=[model, losses, plots, *metric_files, *inputs], roots=roots,
-                 outs=[Out(str(exp_dir / "summary.md"), cache=False), Out(str(exp_dir / "summary.html")),
-                       Out(str(exp_dir / "metrics.json"), cache=False, metric=True)],
+                 outs=[Out(str(exp_dir / "summary.md"), cache=False), Out(str(exp_dir / "summary.html"))],
                  reads=[f"experiments.{exp}", *dataset_reads])
         if task.EXPORTS_SUBMISSION:
             self.add("export", exp, data=[samples, *inputs], roots=roots,

@@ -1,4 +1,4 @@
-"""summary: results/<exp>/summary.md, summary.html and metrics.json -- one experiment at a glance.
+"""summary: results/<exp>/summary.md and summary.html -- one experiment at a glance.
 
 What was trained on what and for how long (the run record), every number of every metric file
 with how it was made, the final losses, every picture (plots/, the experiment's own pictures,
@@ -6,10 +6,8 @@ the data set's grids such as the masking grid), and the commands that reproduce 
 Markdown links its pictures relatively; the HTML embeds them (it is what `snakemake --report`
 shows per experiment).  It reads files only, so it works for every model and task.
 
-metrics.json holds the headline number of each metric file and nothing else (the metric files
-themselves carry hashes, paths and settings, dozens of columns in a table): it is what dvc.yaml
-declares as the experiment's ``metrics``, so ``dvc metrics show/diff`` and ``dvc exp show`` show
-one short row per experiment.
+The headline numbers DVC shows (results/<exp>/metrics.json) are the evaluate stage's, not this one's:
+the main job's target, evaluate, leaves `dvc metrics show` with numbers (stages/evaluate.py).
 """
 from __future__ import annotations
 
@@ -18,11 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ganflow.atomic import write_json, write_text
+from ganflow.atomic import write_text
 from ganflow.data.images import list_images
 from ganflow.errors import MissingInputError, StatsError
 from ganflow.params import Params
-from ganflow.report.summary import Summary, headline, order_pictures, render_html, render_markdown
+from ganflow.report.headline import headline_numbers  # noqa: F401 (listing reads it from here)
+from ganflow.report.summary import Summary, order_pictures, render_html, render_markdown
 from ganflow.stages import paths
 
 TRAINING_PICTURES = {"losses", "losses_wall_time", "snapshots", "progress"}
@@ -48,14 +47,6 @@ def data_pictures(dataset: str) -> list[Path]:
         if folder.is_dir():
             found += [p for p in list_images(folder) if p.suffix == ".png"]
     return found
-
-
-def headline_numbers(metrics: dict[str, dict]) -> dict[str, float]:
-    """{metric: value} over every metric file ({"fid": 85.2, "rmse": 0.043, ...}): what DVC shows."""
-    out: dict[str, float] = {}
-    for record in metrics.values():
-        out.update(headline(record))
-    return out
 
 
 def collect(params: Params, exp: str) -> Summary:
@@ -98,5 +89,4 @@ def run(params: Params, exp: str) -> None:
     md = paths.exp_dir(exp) / "summary.md"
     write_text(md, render_markdown(s, md))
     write_text(paths.exp_dir(exp) / "summary.html", render_html(s))
-    write_json(paths.exp_dir(exp) / "metrics.json", headline_numbers(s.metrics))
     print(f"summary: {exp}: {len(s.metrics)} metric file(s), {len(s.pictures)} picture(s) -> {md}")

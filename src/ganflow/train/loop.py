@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from ganflow.errors import TrainingError
 from ganflow.data.tensors import BatchStream
@@ -21,6 +20,7 @@ from ganflow.models.base import GAN
 from ganflow.train.checkpoint import save_checkpoint
 from ganflow.train.device import amp_dtype, autocast
 from ganflow.train.distributed import Distributed
+from ganflow.train.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
                 "losses": rows, "wall_time": wall0 + time.perf_counter() - t0}
 
     t0 = time.perf_counter()
-    bar = tqdm(total=s.steps, initial=step, desc=f"train {meta.get('experiment', '')}", unit="step", dynamic_ncols=True,
-               disable=not main)
+    # a bar on a terminal, a line every 4% in a log (train/progress.py)
+    progress = Progress(s.steps, step, f"train {meta.get('experiment', '')}", enabled=main)
     while step < s.steps:
         batch = next(batches)
         batch = _to(batch if ddp is None else ddp.shard(batch), s.device, s.channels_last)
@@ -112,17 +112,17 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
             for sched in scheds.values():
                 sched.step()
         step += 1
-        if step % s.log_every == 0 or step == s.steps:
+        log_now = step % s.log_every == 0 or step == s.steps
+        if log_now:
             rows.append({"step": step, "wall_time": round(wall0 + time.perf_counter() - t0, 3), **logged})
-            bar.set_postfix({k: f"{v:.3f}" for k, v in logged.items() if k.endswith("total")})
-        bar.update(1)
+        progress.update(step, logged if log_now else None)
         if main and (step % s.snapshot_every == 0 or step == s.steps):
             model.eval()
             snapshot(step)
             model.train()
         if main and step % s.checkpoint_every == 0 and step < s.steps:
             save_checkpoint(ckpt_path, state())
-    bar.close()
+    progress.close()
     final = state()
     if main:
         save_checkpoint(ckpt_path, final)

@@ -1,8 +1,11 @@
 """Inpainting (the homework): White -> Real on data/masked/<dataset>/, the mouth box known.
 
 Samples paste the generated box into the known image (pixels outside it are the input's own);
-RMSE is computed against Test/Real beside the two no-learning baselines: the masked input
-itself (the homework's baseline) and the mean training face pasted into the box.
+RMSE is computed against Test/Real beside three no-learning baselines: the masked input itself
+(the homework's baseline), the mean training face pasted into the box, and a classical
+inpainting (scikit-image's biharmonic).  On small faces RMSE cannot tell a flat grey box from a
+drawn mouth, so box KID (metrics/box_kid.py), a perceptual number of the mouth boxes alone,
+stands beside it for the model and for each baseline.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from ganflow.data.images import list_images, load_image, save_image
 from ganflow.data.inference import find_white_box, fit_square, to_channels, unfit
 from ganflow.data.masking import box_mask, paint
 from ganflow.data.tensors import load_paired_folders, to_images, to_tensor
+from ganflow.metrics.box_kid import DEFINITION as BOX_KID_DEFINITION
+from ganflow.metrics.box_kid import box_kid
 from ganflow.metrics.pixels import masked_rmse, psnr, rmse, ssim
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -37,7 +42,7 @@ from ganflow.stages.tasks.common import (
 
 # The stage graph's view of this task (stages/graph.py wires the stages from these):
 DATASET_INPUTS = ("pairs", "masked")  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
-METRICS = ("fid", "rmse", "kid", "precision_recall", "memorisation")  # evaluate's files: results/<exp>/<metric>.json
+METRICS = ("fid", "rmse", "kid", "box_kid", "precision_recall", "memorisation")  # evaluate's files: results/<exp>/<metric>.json
 SCORED_BY_CLASSIFIER = False  # on a labelled data set, evaluate also reads its domain classifier
 EXPORTS_SUBMISSION = True  # `ganflow export` writes the course's submission CSV
 EVALUATE_READS = ()  # params sections evaluate reads beyond evaluate, seed and the experiment's own
@@ -90,6 +95,15 @@ def _fill(img: np.ndarray, mask: np.ndarray, value: np.ndarray) -> np.ndarray:
     return np.where(mask if img.ndim == 2 else mask[..., None], value, img)
 
 
+def biharmonic_fill(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The classical baseline: each masked region filled by biharmonic inpainting from its border
+    (skimage.restoration.inpaint_biharmonic; smooth, no learning, no training data)."""
+    from skimage.restoration import inpaint_biharmonic
+
+    channel_axis = -1 if images.ndim == 4 else None
+    return np.stack([inpaint_biharmonic(img, m, channel_axis=channel_axis) for img, m in zip(images, masks)])
+
+
 def evaluate(params: Params, exp: str) -> None:
     dataset = params.experiment(exp).dataset
     masked = paths.masked_dir(dataset)
@@ -103,6 +117,10 @@ def evaluate(params: Params, exp: str) -> None:
     # The no-learning baseline: the mean training face pasted into each box.
     mean_face = np.mean([load_image(p) for p in list_images(masked / "Training" / "Real")], axis=0)
     mean_fill = np.stack([_fill(white[k], mask[k], mean_face) for k in range(len(ids))])
+    classical = np.clip(biharmonic_fill(white, mask), 0, 1)
+    box_list = [box_of(boxes, i) for i in ids]
+    kids = {name: box_kid(truth, images, box_list) for name, images in
+            (("value", out["final"]), ("masked_input", white), ("mean_fill", mean_fill), ("biharmonic", classical))}
 
     common = {"dataset": dataset, "n_fake": len(ids), "n_real": len(ids),
               "reference_set": str(masked / "Test" / "Real"), "reference_sha256": hash_tree(masked / "Test" / "Real"),
@@ -111,14 +129,21 @@ def evaluate(params: Params, exp: str) -> None:
     write_json(paths.metric_file(exp, "rmse"), {
         "metric": "rmse", "value": value,
         "definition": "sqrt(mean((output - truth)^2)) over every pixel of every test image, values in [0,1]",
-        "masked_input": baseline, "mean_fill": mean_rmse,
+        "masked_input": baseline, "mean_fill": mean_rmse, "biharmonic": rmse(classical, truth),
         "ratio_to_masked_input": value / baseline, "mean_fill_ratio_to_masked_input": mean_rmse / baseline,
+        "biharmonic_ratio_to_masked_input": rmse(classical, truth) / baseline,
+        "box_kid": kids["value"],  # the perceptual number beside it (box_kid.json: its baselines, definition)
         "raw_output": rmse(out["raw"], truth), "inside_mask": masked_rmse(out["final"], truth, mask),
         "psnr_db": psnr(out["final"], truth), "ssim": ssim(out["final"], truth),
         "ssim_masked_input": ssim(white, truth),
         "ssim_definition": "mean over test images of skimage.metrics.structural_similarity(data_range=1)",
         "pasted": bool(out["pasted"]), **common,
     })
+
+    write_json(paths.metric_file(exp, "box_kid"), {
+        "metric": "box_kid", **kids, "definition": BOX_KID_DEFINITION,
+        "baselines": "masked_input: the white boxes; mean_fill: the mean training face; biharmonic: "
+                     "skimage.restoration.inpaint_biharmonic of the masked input", **common})
 
     # The test truth and the masked inputs do not change between runs: their Inception features
     # come from the content-keyed cache (data/refstats/) after the first evaluation.
@@ -134,7 +159,9 @@ def evaluate(params: Params, exp: str) -> None:
     train = reference_set(params, training_faces, str(masked / "Training" / "Real"))
     write_sample_metrics(params, exp, real, fake, train, training_faces, out["final"], common)
     print(f"evaluate: {exp}: rmse {value:.5f} (masked input {baseline:.5f}, mean fill {mean_rmse:.5f}, "
-          f"ratio {value / baseline:.3f}); fid {fid['value']:.2f}; kid {kid['value']:.4f}")
+          f"ratio {value / baseline:.3f}); fid {fid['value']:.2f}; kid {kid['value']:.4f}; "
+          f"box kid {kids['value']:.4f} (masked input {kids['masked_input']:.4f}, mean fill {kids['mean_fill']:.4f}, "
+          f"biharmonic {kids['biharmonic']:.4f})")
 
 
 def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
