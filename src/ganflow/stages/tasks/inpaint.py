@@ -21,6 +21,7 @@ from ganflow.data.images import list_images, load_image, save_image
 from ganflow.data.inference import find_white_box, fit_square, to_channels, unfit
 from ganflow.data.masking import box_mask, paint
 from ganflow.data.tensors import load_paired_folders, to_images, to_tensor
+from ganflow.metrics.bootstrap import rmse_interval
 from ganflow.metrics.box_kid import DEFINITION as BOX_KID_DEFINITION
 from ganflow.metrics.box_kid import box_kid
 from ganflow.metrics.pixels import masked_rmse, psnr, rmse, ssim
@@ -126,9 +127,13 @@ def evaluate(params: Params, exp: str) -> None:
               "reference_set": str(masked / "Test" / "Real"), "reference_sha256": hash_tree(masked / "Test" / "Real"),
               "samples_sha256": hash_tree(paths.samples_dir(exp) / "outputs.npz"), **run_provenance(exp)}
     value, baseline, mean_rmse = rmse(out["final"], truth), rmse(white, truth), rmse(mean_fill, truth)
+    interval = rmse_interval(out["final"], truth, seed=params.seed)
     write_json(paths.metric_file(exp, "rmse"), {
         "metric": "rmse", "value": value,
         "definition": "sqrt(mean((output - truth)^2)) over every pixel of every test image, values in [0,1]",
+        # how much the number moves with the test set: resampled test images, seeded and recorded
+        "interval": interval,
+        "masked_input_interval": rmse_interval(white, truth, seed=params.seed),
         "masked_input": baseline, "mean_fill": mean_rmse, "biharmonic": rmse(classical, truth),
         "ratio_to_masked_input": value / baseline, "mean_fill_ratio_to_masked_input": mean_rmse / baseline,
         "biharmonic_ratio_to_masked_input": rmse(classical, truth) / baseline,
@@ -158,7 +163,7 @@ def evaluate(params: Params, exp: str) -> None:
     training_faces = np.stack([load_image(p) for p in list_images(masked / "Training" / "Real")])
     train = reference_set(params, training_faces, str(masked / "Training" / "Real"))
     write_sample_metrics(params, exp, real, fake, train, training_faces, out["final"], common)
-    print(f"evaluate: {exp}: rmse {value:.5f} (masked input {baseline:.5f}, mean fill {mean_rmse:.5f}, "
+    print(f"evaluate: {exp}: rmse {value:.5f} [{interval['low']:.5f}, {interval['high']:.5f}] (masked input {baseline:.5f}, mean fill {mean_rmse:.5f}, "
           f"ratio {value / baseline:.3f}); fid {fid['value']:.2f}; kid {kid['value']:.4f}; "
           f"box kid {kids['value']:.4f} (masked input {kids['masked_input']:.4f}, mean fill {kids['mean_fill']:.4f}, "
           f"biharmonic {kids['biharmonic']:.4f})")
