@@ -93,7 +93,8 @@ def test_snakemake_run_and_rerun_after_params_change(tmp_path):
     assert (work / "dvc.lock").exists(), "a Snakemake run records its outputs with dvc commit"
     # The README's next line after the main job: the headline numbers, written by evaluate
     assert headline_numbers(work) == json.loads((work / "results/pix2pix/metrics.json").read_text())
-    assert set(headline_numbers(work)) == {"fid", "kid", "rmse", "box_kid"}
+    assert set(headline_numbers(work)) == {"fid", "kid", "rmse", "box_kid", "precision_recall.precision",
+                                           "precision_recall.recall", "memorisation"}
     assert snakemake_jobs(work, target) == set(), "a finished workspace has nothing to do"
     # The target's chain (other experiments' stages were not asked for) is current in DVC's eyes too.
     assert "Data and pipelines are up to date" in sh("dvc status --with-deps evaluate_pix2pix", work)

@@ -21,7 +21,7 @@ import yaml
 
 from conftest import ROOT, copy_project, tiny_params
 from ganflow.report.plots import compare_losses, final_losses, loss_curves, smooth, terms_by_phase
-from ganflow.report.summary import beside, headline, provenance
+from ganflow.report.summary import beside, fmt, headline, provenance
 
 EXP = "pix2pix_tiny"
 
@@ -71,7 +71,8 @@ def test_summary_md_holds_every_metric_picture_and_the_command(run):
     assert {"fid.json", "rmse.json"} <= set(records)
     for name, record in records.items():
         assert f"[{name}]({name})" in md
-        assert f"| {record['metric']} | {record['value']:.4g}" in md, name
+        for label, value in headline(record).items():  # a dict value (precision_recall) gives one row each
+            assert f"| {label} | {fmt(value)}" in md, name
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     linked = {(md_file.parent / link).resolve() for link in links}
     for picture in pictures(run):
@@ -90,14 +91,14 @@ def test_summary_html_embeds_every_picture_and_metric(run):
     for picture in pictures(run):
         assert b64(picture) in page, picture
     for name, record in metric_records(run).items():
-        assert f"{record['value']:.4g}" in page and f"{name} (everything it records)" in page
+        assert all(fmt(v) in page for v in headline(record).values()) and f"{name} (everything it records)" in page
     assert "http://" not in page and "https://" not in page  # nothing to fetch: it opens offline
 
 
 @pytest.mark.slow
 def test_metrics_json_is_the_headline_numbers_and_all_dvc_shows(run):
     compact = json.loads((run / "results" / EXP / "metrics.json").read_text())
-    expected = {r["metric"]: r["value"] for r in metric_records(run).values()}
+    expected = {k: v for r in metric_records(run).values() for k, v in headline(r).items()}
     assert compact == expected
     proc = subprocess.run(["dvc", "metrics", "show", "--json"], cwd=run, capture_output=True, text=True,
                           env={**os.environ, "DVC_NO_ANALYTICS": "1"}, timeout=300)
@@ -128,7 +129,8 @@ def test_compare_lists_trained_and_untrained_experiments(run, monkeypatch):
     table = pd.read_csv(run / "results/compare/metrics.csv")
     assert table["experiment"].tolist() == [EXP]  # pix2pix was not trained in this run
     for record in metric_records(run).values():
-        assert table.loc[0, record["metric"]] == pytest.approx(record["value"])
+        for label, value in headline(record).items():
+            assert table.loc[0, label] == pytest.approx(value)
     index = (run / "results/compare/index.md").read_text()
     assert "| [pix2pix](../pix2pix/summary.md) | pix2pix | lfw_faces | inpaint | not yet |" in index
     assert (run / "results/compare/losses.png").stat().st_size > 10_000

@@ -170,7 +170,7 @@ def judge(rule: Rule, file: str, key: str, recorded, reproduced, spread: dict | 
         return _same(recorded, reproduced, rule.rtol)
     if isinstance(reproduced, str) or math.isnan(reproduced):
         return False
-    return abs(reproduced - stats["mean"]) <= SPREAD_SIGMAS * stats["std"] or _same(recorded, reproduced, 0.0)
+    return abs(reproduced - stats["mean"]) <= SPREAD_SIGMAS * stats["std"]
 
 
 def run(params: Params, exp: str, tolerance: float | None = None, keep: bool = False) -> None:
