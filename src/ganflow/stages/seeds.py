@@ -61,9 +61,10 @@ def run(params: Params, exp: str, k: int = 3, threads: int | None = None) -> Non
         raw.setdefault("train", {}).setdefault(exp, {})["seed"] = seed
         print(f"seeds: {exp}: seed {seed} ({i + 1} of {k}): train, sample, evaluate in a temporary workspace")
         runs[seed], _ = rerun(yaml.safe_dump(raw, sort_keys=False), exp, threads)
+    stats = spread(runs)
     write_json(paths.exp_dir(exp) / SEEDS_FILE, {
         "experiment": exp, "k": k, "seeds": list(runs), "std": "sample standard deviation (ddof 1)",
-        "numerics": numerics("cpu"), "metrics": spread(runs)})
-    headline = {key: v for key, v in spread(runs).items() if key.endswith(":value")}
+        "numerics": numerics("cpu"), "metrics": stats})
+    headline = {key: v for key, v in stats.items() if key.endswith(":value")}
     for key, v in headline.items():
         print(f"seeds: {exp}: {key.removesuffix(':value')}: {v['mean']:.5g} +- {v['std']:.2g} over {k} seeds")

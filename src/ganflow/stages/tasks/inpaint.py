@@ -116,7 +116,8 @@ def evaluate(params: Params, exp: str) -> None:
     mask = np.stack([box_mask(box_of(boxes, i), truth.shape[1]) for i in ids])
 
     # The no-learning baseline: the mean training face pasted into each box.
-    mean_face = np.mean([load_image(p) for p in list_images(masked / "Training" / "Real")], axis=0)
+    training_faces = np.stack([load_image(p) for p in list_images(masked / "Training" / "Real")])
+    mean_face = training_faces.mean(axis=0)
     mean_fill = np.stack([_fill(white[k], mask[k], mean_face) for k in range(len(ids))])
     classical = np.clip(biharmonic_fill(white, mask), 0, 1)
     box_list = [box_of(boxes, i) for i in ids]
@@ -160,7 +161,6 @@ def evaluate(params: Params, exp: str) -> None:
     kid = kid_record(params, real, fake)
     write_json(paths.metric_file(exp, "kid"), {
         **kid, "masked_input": kid_record(params, real, masked_input)["value"], **common})
-    training_faces = np.stack([load_image(p) for p in list_images(masked / "Training" / "Real")])
     train = reference_set(params, training_faces, str(masked / "Training" / "Real"))
     write_sample_metrics(params, exp, real, fake, train, training_faces, out["final"], common)
     print(f"evaluate: {exp}: rmse {value:.5f} [{interval['low']:.5f}, {interval['high']:.5f}] (masked input {baseline:.5f}, mean fill {mean_rmse:.5f}, "
