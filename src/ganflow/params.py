@@ -101,6 +101,9 @@ class TrainParams(Strict):
     snapshot_every: PositiveInt = _d("train.snapshot_every")
     checkpoint_every: PositiveInt = _d("train.checkpoint_every")
     augment_flip: bool = _d("train.augment_flip")
+    # pix2pix's random jitter: images resized to load_size, then a random crop of image_size
+    # (the paper: 286 -> 256); null: no jitter.  Input and target are cropped at the same place.
+    load_size: PositiveInt | None = _d("train.load_size")
     # Under torchrun (several processes): batch norm over the global batch, not each process's slice.
     sync_batchnorm: bool = _d("train.sync_batchnorm")
     compile: bool = _d("train.compile")  # torch.compile the networks: slow first steps, faster long GPU runs

@@ -2,6 +2,14 @@
 
 L_D = 1/2 [gan(D(x, y), real) + gan(D(x, G(x)), fake)]
 L_G = gan(D(x, G(x)), real) + lambda_rec * rec(G(x), y)      rec: L1, L2, or both (the homework)
+
+The paper's options, as junyanz's pix2pix names them: ``generator`` unet (U-Net-256 at 256 px,
+U-Net-128 at 128 px: always down to a 1 x 1 bottleneck) or resnet_9blocks / resnet_6blocks;
+``n_layers_d`` 3 for the 70 x 70 PatchGAN, 1 for 16 x 16, 5 for 286 x 286, 0 for the 1 x 1
+PixelGAN; ``norm`` batch or instance; ``lr_policy: linear`` keeps the rate for the first
+``decay_from`` of training and then lowers it linearly towards zero (the paper: 100 + 100 epochs).
+Random jitter and mirroring are data options of the training loop (train.<exp>.load_size,
+augment_flip), not of the model.
 """
 from __future__ import annotations
 
@@ -15,19 +23,24 @@ from ganflow.models import register
 from ganflow.models.base import Batch, DataInfo, NetConfig, TwoPlayerGAN
 from ganflow.nn.losses import gan_loss
 from ganflow.nn.norm import init_weights
-from ganflow.nn.patchgan import PatchDiscriminator
+from ganflow.nn.patchgan import PatchDiscriminator, PixelDiscriminator
+from ganflow.nn.resnet import ResnetGenerator
 from ganflow.nn.unet import UNetGenerator
+from ganflow.train.schedules import linear_decay
 
 
 class Pix2PixConfig(NetConfig):
+    generator: Literal["unet", "resnet_9blocks", "resnet_6blocks"] = "unet"
     ngf: PositiveInt = 64
     ndf: PositiveInt = 64
-    n_layers_d: PositiveInt = 3
+    n_layers_d: int = Field(3, ge=0)  # 3: 70 x 70 PatchGAN; 1: 16 x 16; 5: 286 x 286; 0: 1 x 1 PixelGAN
     norm: Literal["batch", "instance"] = "batch"
     gan_loss: Literal["vanilla", "lsgan"] = "vanilla"
     lambda_rec: float = Field(100.0, ge=0)
     rec_loss: Literal["l1", "l2", "l1+l2"] = "l1"
     dropout: bool = True
+    lr_policy: Literal["constant", "linear"] = "constant"
+    decay_from: float = Field(0.5, ge=0, le=1)  # linear: the fraction of training after which the rate decays
 
 
 def reconstruction(fake: torch.Tensor, real: torch.Tensor, kind: str) -> torch.Tensor:
@@ -45,10 +58,21 @@ class Pix2Pix(TwoPlayerGAN):
     def __init__(self, cfg: Pix2PixConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
         super().__init__(cfg, info, lr, betas)
         c = info.channels
-        G = init_weights(UNetGenerator(c, c, info.image_size, cfg.ngf, norm=cfg.norm, dropout=cfg.dropout))
-        D = init_weights(PatchDiscriminator(2 * c, cfg.ndf, cfg.n_layers_d, norm=cfg.norm))
-        self.set_players(G, D)
+        if cfg.generator == "unet":
+            G = UNetGenerator(c, c, info.image_size, cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)
+        else:  # junyanz's resnet_9blocks / resnet_6blocks: two downsamplings, n residual blocks
+            G = ResnetGenerator(c, c, cfg.ngf, n_blocks=int(cfg.generator[7]), norm=cfg.norm, dropout=cfg.dropout)
+        if cfg.n_layers_d == 0:
+            D = PixelDiscriminator(2 * c, cfg.ndf, norm=cfg.norm)
+        else:
+            D = PatchDiscriminator(2 * c, cfg.ndf, cfg.n_layers_d, norm=cfg.norm)
+        self.set_players(init_weights(G), init_weights(D))
         self._fake: torch.Tensor | None = None
+
+    def schedulers(self, total_steps: int):
+        if self.cfg.lr_policy == "constant":
+            return {}
+        return linear_decay(self.optimizers(), total_steps, self.cfg.decay_from)
 
     def d_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         x, y = batch["A"], batch["B"]

@@ -48,7 +48,10 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
     if t.compile:
         compile_networks(model)
     # Under torchrun every rank draws the same global batch and trains on its slice of it.
-    batches = BatchStream(tensors, t.batch_size, seed=t.seed, flip=t.augment_flip)
+    try:
+        batches = BatchStream(tensors, t.batch_size, seed=t.seed, flip=t.augment_flip, load_size=t.load_size)
+    except ValueError as err:
+        raise ParamsError(f"train.{exp}.load_size: {err}") from None
 
     record = {
         "experiment": exp, "model": e.model, "dataset": e.dataset, "task": e.task,

@@ -24,10 +24,15 @@ Domain A is the photos, domain B the sketches.  Training crops are shuffled (see
 halved: one half gives only its photo to A, the other only its sketch to B, so training sees
 no pair at all.  Test crops give both, with ids ``<crop>_A`` and ``<crop>_B``: the truth pairs,
 against which the unpaired task reports RMSE in each direction.
+
+``skimage_sketch_photos`` is the same crops as a *paired* set, pix2pix's edges -> photo task
+offline: every crop, train and test, is one (sketch, photo) pair.  ``direction: AtoB`` (the
+default) makes the sketch the input, ``BtoA`` the photo.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -117,7 +122,12 @@ def crops_of(cell_img: np.ndarray, n: int, size: int, rng: np.random.Generator) 
     return out
 
 
-def _table(options: PhotoEdgesOptions, raw_dir: Path, split: SplitSpec) -> layouts.Table:
+class SketchPhotoOptions(PhotoEdgesOptions):
+    direction: Literal["AtoB", "BtoA"] = "AtoB"  # AtoB: sketch -> photo (edges2photos); BtoA: photo -> sketch
+
+
+def _crops(options: PhotoEdgesOptions, raw_dir: Path, split: SplitSpec) -> tuple[dict, dict, int]:
+    """({"train": [(crop id, pixels)], "test": [...]}, {cell id: split}, crops left out as flat)."""
     folder = Path(raw_dir) / "images"
     files = {p.stem: p for p in list_images(folder)} if folder.is_dir() else {}
     missing = [p for p in options.photos if p not in files]
@@ -138,6 +148,29 @@ def _table(options: PhotoEdgesOptions, raw_dir: Path, split: SplitSpec) -> layou
                 n_flat += 1
                 continue
             crops[cell_split[cid]].append((f"{cid}_k{j}", crop))
+    return crops, cell_split, n_flat
+
+
+def _crop_record(options: PhotoEdgesOptions, split: SplitSpec, cell_split: dict, n_flat: int) -> dict:
+    return {
+        "photos": list(options.photos),
+        "crops": {"short_side": options.short_side, "cell": options.cell, "per_cell": options.crops_per_cell,
+                  "side": "uniform integer in [cell/2, cell] source px, inside the cell", "seed": options.crop_seed,
+                  "left_out_flat": n_flat, "min_std": options.min_std},
+        "edges": {"rule": "1 - clip(|sobel(gaussian(rgb2gray(crop), edge_sigma))| / edge_scale, 0, 1) "
+                          "at the cell size, before the resize to image_size",
+                  "edge_sigma": options.edge_sigma, "edge_scale": options.edge_scale},
+        "grid_cells": {"train": sum(v == "train" for v in cell_split.values()),
+                       "test": sum(v == "test" for v in cell_split.values())},
+    }
+
+
+def _cell_rule(split: SplitSpec) -> str:
+    return split_rule(split.test_fraction, split.seed).replace("ids", "cell ids") + "; crops inherit their cell's split"
+
+
+def _table(options: PhotoEdgesOptions, raw_dir: Path, split: SplitSpec) -> layouts.Table:
+    crops, cell_split, n_flat = _crops(options, raw_dir, split)
 
     def row(crop_id: str, crop: np.ndarray, split_name: str, domain: str) -> layouts.Row:
         img = crop if domain == "A" else edge_sketch(crop, options.edge_sigma, options.edge_scale)
@@ -154,24 +187,31 @@ def _table(options: PhotoEdgesOptions, raw_dir: Path, split: SplitSpec) -> layou
     for crop_id, crop in crops["test"]:
         rows += [row(crop_id, crop, "test", "A"), row(crop_id, crop, "test", "B")]
 
-    rule = (split_rule(split.test_fraction, split.seed).replace("ids", "cell ids")
-            + "; crops inherit their cell's split")
     extra = {
         "domains": {"A": "colour photo crops", "B": "edge sketches of the photo crops"},
         "truth_pairs": {"split": "test", "id_suffix": {"A": "_A", "B": "_B"},
                         "rule": "<crop>_A and <crop>_B are the two views of one crop"},
         "unpaired_rule": "training crops: a seeded half in A only, the other half in B only",
-        "photos": list(options.photos),
-        "crops": {"short_side": options.short_side, "cell": options.cell, "per_cell": options.crops_per_cell,
-                  "side": "uniform integer in [cell/2, cell] source px, inside the cell", "seed": options.crop_seed,
-                  "left_out_flat": n_flat, "min_std": options.min_std},
-        "edges": {"rule": "1 - clip(|sobel(gaussian(rgb2gray(crop), edge_sigma))| / edge_scale, 0, 1) "
-                          "at the cell size, before the resize to image_size",
-                  "edge_sigma": options.edge_sigma, "edge_scale": options.edge_scale},
-        "grid_cells": {"train": sum(v == "train" for v in cell_split.values()),
-                    "test": sum(v == "test" for v in cell_split.values())},
+        **_crop_record(options, split, cell_split, n_flat),
     }
-    return layouts.Table("unpaired", rows, Path(raw_dir), rule, channels=3, extra=extra)
+    return layouts.Table("unpaired", rows, Path(raw_dir), _cell_rule(split), channels=3, extra=extra)
+
+
+def _paired_table(options: SketchPhotoOptions, raw_dir: Path, split: SplitSpec) -> layouts.Table:
+    crops, cell_split, n_flat = _crops(options, raw_dir, split)
+    rows = []
+    for split_name in ("train", "test"):
+        for crop_id, crop in crops[split_name]:
+            photo = layouts.Img(f"{crop_id} (photo)", array=crop)
+            sketch = layouts.Img(f"{crop_id} (sketch)",
+                                 array=np.repeat(edge_sketch(crop, options.edge_sigma, options.edge_scale)[..., None], 3, 2))
+            a, b = (sketch, photo) if options.direction == "AtoB" else (photo, sketch)
+            rows.append(layouts.Row(crop_id, split_name, {"a": a, "b": b}))
+    extra = {"direction": options.direction,
+             "domains": {"a": "edge sketch" if options.direction == "AtoB" else "colour photo crop",
+                         "b": "colour photo crop" if options.direction == "AtoB" else "edge sketch"},
+             **_crop_record(options, split, cell_split, n_flat)}
+    return layouts.Table("paired", rows, Path(raw_dir), _cell_rule(split), channels=3, extra=extra)
 
 
 register_source(Source(
@@ -185,4 +225,18 @@ register_source(Source(
     layout="unpaired",
     options=PhotoEdgesOptions,
     table=_table,
+))
+
+
+register_source(Source(
+    name="skimage_sketch_photos",
+    description="edge sketch -> colour photo pairs (pix2pix's edges2photos, offline) cut from the "
+                "scikit-image and scikit-learn sample photographs; the same crops as skimage_photo_edges",
+    offline=True,
+    size="10 photographs, ~3 MB as PNG",
+    licence="scikit-image / scikit-learn sample data (public domain or CC BY; see each package's data README)",
+    fetch=_fetch,
+    layout="paired",
+    options=SketchPhotoOptions,
+    table=_paired_table,
 ))

@@ -40,6 +40,7 @@ from ganflow.params import Params
 
 TASK_MODULES = {
     "inpaint": "inpaint",
+    "paired": "paired",
     "unconditional": "unconditional",
     "labelled": "labelled",
     "captioned": "captioned",
