@@ -24,6 +24,7 @@ from ganflow.nn.patchgan import PatchDiscriminator, receptive_field
 from ganflow.stages.tasks import common
 
 from test_metrics_common import StubExtractor
+from test_sources import server, side_by_side, tar_gz  # noqa: F401  (server: the loopback fixture)
 
 SIZE = 16
 
@@ -151,13 +152,17 @@ def project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_ab_folder(tmp_path / "mine")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(paired_params(tmp_path / "mine")))
+    _stub_inception(tmp_path, monkeypatch)
+    yield tmp_path
+    common._extractor_hash.cache_clear()
+
+
+def _stub_inception(tmp_path, monkeypatch) -> None:
     (tmp_path / "data" / "weights").mkdir(parents=True)
     (tmp_path / "data" / "weights" / "fid_inception.json").write_text(json.dumps(
         {"sha256": "f" * 64, "source_sha256": "s" * 64, "source_kind": "test stand-in"}))
     net = StubExtractor()
     monkeypatch.setattr(common, "_extractor", lambda: net)
-    common._extractor_hash.cache_clear()
-    yield tmp_path
     common._extractor_hash.cache_clear()
 
 
@@ -208,6 +213,33 @@ def test_paired_task_end_to_end_on_an_ab_folder(project):
     assert Image.open(project / "tiled.png").size == (44, 30)
 
 
+def test_facades_from_the_loopback_server_through_pair_train_sample_evaluate(server, tmp_path, monkeypatch):
+    """The pix2pix authors' archive layout (facades/{train,val,test}/N.jpg, A|B side by side),
+    served on 127.0.0.1, through to metric files; BtoA as the authors train facades."""
+    members = {f"facades/{split}/{k}.jpg": side_by_side(30 + 20 * k, 200 - 10 * k, h=SIZE)
+               for split, n in (("train", 6), ("val", 2), ("test", 3)) for k in range(1, n + 1)}
+    server.files["/pix2pix/facades.tar.gz"] = tar_gz(members)
+    monkeypatch.chdir(tmp_path)
+    _stub_inception(tmp_path, monkeypatch)
+    raw = paired_params(tmp_path)
+    raw["datasets"] = {"facades": {"source": "pix2pix", "image_size": SIZE, "options": {
+        "set": "facades", "mirrors": [server.url("/pix2pix/")], "retries": 0}}}
+    raw["experiments"]["p2p"]["dataset"] = "facades"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    cli("fetch", "--dataset", "facades")
+    cli("pair", "--dataset", "facades")
+    for stage in ("train", "sample", "evaluate"):
+        cli(stage, "--exp", "p2p")
+    rm = json.loads((tmp_path / "results/p2p/rmse.json").read_text())
+    assert rm["direction"] == "BtoA" and rm["n_test_pairs"] == 3
+    # BtoA: the input is the right half (bright), the target the left (dark), as the authors train it
+    out = np.load(tmp_path / "results/p2p/samples/outputs.npz")
+    truth = np.stack([_png(tmp_path / f"data/pairs/facades/test/B/{i}.png") for i in out["ids"]])
+    assert truth.mean() < 0.4 and rm["value"] == pytest.approx(rmse(out["fake"], truth), abs=1e-9)
+    assert json.loads((tmp_path / "results/p2p/fid.json").read_text())["n_fake"] == 3
+    common._extractor_hash.cache_clear()
+
+
 def test_a_paired_experiment_on_an_unpaired_set_names_the_layout(project, base_params):
     raw = yaml.safe_load((project / "params.yaml").read_text())
     raw["datasets"]["edges"] = {"source": "skimage_photo_edges", "image_size": 16,
@@ -249,3 +281,43 @@ def test_the_offline_sketch_set_pairs_each_crop_with_its_own_sketch(project):
     # no crop of a test cell is in training (cells, not crops, are split)
     cell = lambda i: i.rsplit("_k", 1)[0]
     assert not {cell(i) for i in m[m.split == "train"].id} & {cell(i) for i in m[m.split == "test"].id}
+
+
+# -------------------------------------------------------------------- both orchestrators
+
+
+@pytest.mark.slow
+def test_paired_task_through_snakemake_and_dvc(tmp_path):
+    """A user's A/B folder as one params entry: Snakemake builds the chain, DVC agrees it is current,
+    and after a training change `dvc repro` reruns train -> evaluate and nothing upstream."""
+    import re
+
+    from conftest import tiny_params
+    from test_pipeline_e2e import make_workspace, sh
+
+    work = make_workspace(tmp_path / "work")
+    write_ab_folder(work / "mine")
+    raw = yaml.safe_load((work / "params.yaml").read_text())
+    ours = paired_params("mine")  # relative: the workspace is the cwd of every stage
+    raw["datasets"].update(ours["datasets"])
+    raw["experiments"].update(ours["experiments"])
+    raw["train"].update(ours["train"])
+    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params(raw), sort_keys=False))
+    sh("ganflow graph", work)
+    target = "results/p2p/metrics.json results/p2p/plots"
+    planned = set(re.findall(r"^rule (\w+):", sh(f"snakemake -n --cores 2 {target}", work), flags=re.M))
+    assert planned == {"fetch_mine", "pair_mine", "weights", "train_p2p", "sample_p2p", "evaluate_p2p", "plot_p2p"}
+    sh(f"snakemake --cores 2 {target}", work)
+    rm = json.loads((work / "results/p2p/rmse.json").read_text())
+    assert rm["metric"] == "rmse" and rm["n_test_pairs"] == 4 and "mean_target" in rm["baselines"]
+    fid = json.loads((work / "results/p2p/fid.json").read_text())
+    assert fid["n_fake"] == 4 and len(fid["weights_sha256"]) == 64
+    assert set(json.loads((work / "results/p2p/metrics.json").read_text())) >= {"fid", "kid", "rmse"}
+    assert "Data and pipelines are up to date" in sh("dvc status --with-deps evaluate_p2p", work)
+
+    raw = yaml.safe_load((work / "params.yaml").read_text())
+    raw["train"]["p2p"]["lr"] = 1e-4
+    (work / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    ran = set(re.findall(r"Running stage '(\w+)'", sh("dvc repro evaluate_p2p plot_p2p", work)))
+    assert ran == {"train_p2p", "sample_p2p", "evaluate_p2p", "plot_p2p"}
+    assert json.loads((work / "results/p2p/rmse.json").read_text())["value"] != rm["value"]
