@@ -217,7 +217,7 @@ def test_facades_from_the_loopback_server_through_pair_train_sample_evaluate(ser
     """The pix2pix authors' archive layout (facades/{train,val,test}/N.jpg, A|B side by side),
     served on 127.0.0.1, through to metric files; BtoA as the authors train facades."""
     members = {f"facades/{split}/{k}.jpg": side_by_side(30 + 20 * k, 200 - 10 * k, h=SIZE)
-               for split, n in (("train", 6), ("val", 2), ("test", 3)) for k in range(1, n + 1)}
+               for split, n in (("train", 6), ("val", 2), ("test", 5)) for k in range(1, n + 1)}
     server.files["/pix2pix/facades.tar.gz"] = tar_gz(members)
     monkeypatch.chdir(tmp_path)
     _stub_inception(tmp_path, monkeypatch)
@@ -231,12 +231,12 @@ def test_facades_from_the_loopback_server_through_pair_train_sample_evaluate(ser
     for stage in ("train", "sample", "evaluate"):
         cli(stage, "--exp", "p2p")
     rm = json.loads((tmp_path / "results/p2p/rmse.json").read_text())
-    assert rm["direction"] == "BtoA" and rm["n_test_pairs"] == 3
+    assert rm["direction"] == "BtoA" and rm["n_test_pairs"] == 5
     # BtoA: the input is the right half (bright), the target the left (dark), as the authors train it
     out = np.load(tmp_path / "results/p2p/samples/outputs.npz")
     truth = np.stack([_png(tmp_path / f"data/pairs/facades/test/B/{i}.png") for i in out["ids"]])
     assert truth.mean() < 0.4 and rm["value"] == pytest.approx(rmse(out["fake"], truth), abs=1e-9)
-    assert json.loads((tmp_path / "results/p2p/fid.json").read_text())["n_fake"] == 3
+    assert json.loads((tmp_path / "results/p2p/fid.json").read_text())["n_fake"] == 5
     common._extractor_hash.cache_clear()
 
 
@@ -321,3 +321,32 @@ def test_paired_task_through_snakemake_and_dvc(tmp_path):
     ran = set(re.findall(r"Running stage '(\w+)'", sh("dvc repro evaluate_p2p plot_p2p", work)))
     assert ran == {"train_p2p", "sample_p2p", "evaluate_p2p", "plot_p2p"}
     assert json.loads((work / "results/p2p/rmse.json").read_text())["value"] != rm["value"]
+
+
+def test_the_readme_facades_recipe_is_the_papers_setting_and_plans_its_chain():
+    """The README's params block for facades: valid, the paper's settings, and a full chain in the graph."""
+    import re
+    from pathlib import Path
+
+    from ganflow.models.pix2pix import Pix2PixConfig
+    from ganflow.params import parse_params
+    from ganflow.stages import graph
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    block = re.search(r"\*\*pix2pix on facades as the paper trains it\*\*.*?```yaml\n(.*?)```", readme, re.S)[1]
+    recipe = yaml.safe_load(block)
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    for section in ("experiments", "train"):
+        raw[section].update(recipe[section])
+    params = parse_params(raw)
+    t = params.train["pix2pix_facades"]
+    net = Pix2PixConfig(**t.net)
+    assert params.datasets["facades"].options["direction"] == "BtoA" and params.datasets["facades"].image_size == 256
+    assert (t.batch_size, t.steps, t.load_size, t.augment_flip) == (1, 200 * 400, 286, True)
+    assert (net.generator, net.n_layers_d, net.gan_loss, net.lambda_rec, net.lr_policy) == \
+        ("unet", 3, "vanilla", 100.0, "linear")
+    stages = graph.derive(params)
+    assert {"fetch_facades", "pair_facades", "train_pix2pix_facades", "sample_pix2pix_facades",
+            "evaluate_pix2pix_facades", "plot_pix2pix_facades"} <= set(stages)
+    assert "mask_facades" not in stages  # a paired task needs no mouth masks
