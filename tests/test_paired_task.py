@@ -204,6 +204,14 @@ def test_paired_task_end_to_end_on_an_ab_folder(project):
     assert (project / "results/p2p/memorisation.png").stat().st_size > 0
     assert Image.open(project / "results/p2p/plots/test_samples.png").size[0] > 9 * SIZE
 
+    # the Kaggle-style export: one column per test input (sorted ids), one row per pixel value
+    cli("export", "--exp", "p2p")
+    import pandas as pd
+
+    csv = pd.read_csv(project / "results/p2p/submission.csv")
+    assert list(csv.columns[1:]) == ids and len(csv) == SIZE * SIZE * 3
+    assert csv[ids[2]].to_numpy() == pytest.approx(out["fake"][2].reshape(-1), abs=1e-4)
+
     # ganflow translate on the user's own image, of another size
     (project / "mine_photo.png").parent.mkdir(exist_ok=True)
     Image.fromarray((np.random.default_rng(1).random((30, 44, 3)) * 255).astype(np.uint8)).save(project / "mine_photo.png")
@@ -316,7 +324,7 @@ def test_paired_task_through_snakemake_and_dvc(tmp_path):
     assert "Data and pipelines are up to date" in sh("dvc status --with-deps evaluate_p2p", work)
 
     raw = yaml.safe_load((work / "params.yaml").read_text())
-    raw["train"]["p2p"]["lr"] = 1e-4
+    raw["train"]["p2p"]["steps"] += 1  # a key params.yaml spells out: the graph itself is unchanged
     (work / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     ran = set(re.findall(r"Running stage '(\w+)'", sh("dvc repro evaluate_p2p plot_p2p", work)))
     assert ran == {"train_p2p", "sample_p2p", "evaluate_p2p", "plot_p2p"}

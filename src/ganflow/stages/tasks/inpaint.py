@@ -46,6 +46,7 @@ DATASET_INPUTS = ("pairs", "masked")  # per-dataset artifacts its stages read (p
 METRICS = ("fid", "rmse", "kid", "box_kid", "precision_recall", "memorisation")  # evaluate's files: results/<exp>/<metric>.json
 SCORED_BY_CLASSIFIER = False  # on a labelled data set, evaluate also reads its domain classifier
 EXPORTS_SUBMISSION = True  # `ganflow export` writes the course's submission CSV
+SUBMISSION_ARRAY = "final"  # of samples/outputs.npz: what evaluate scores and export writes
 EVALUATE_READS = ()  # params sections evaluate reads beyond evaluate, seed and the experiment's own
 
 N_SHOWN = 16

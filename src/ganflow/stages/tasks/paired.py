@@ -54,7 +54,8 @@ from ganflow.stages.tasks.common import (
 DATASET_INPUTS = ("pairs",)  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
 METRICS = ("fid", "kid", "rmse", "precision_recall", "memorisation")  # evaluate's files: results/<exp>/<metric>.json
 SCORED_BY_CLASSIFIER = False  # on a labelled data set, evaluate also reads its domain classifier
-EXPORTS_SUBMISSION = False  # `ganflow export` writes the course's submission CSV
+EXPORTS_SUBMISSION = True  # `ganflow export` writes the course's submission CSV
+SUBMISSION_ARRAY = "fake"  # of samples/outputs.npz: what evaluate scores and export writes
 EVALUATE_READS = ()  # params sections evaluate reads beyond evaluate, seed and the experiment's own
 PROGRESS_PICTURE = ("snapshots.png", "the same fixed training inputs (top) and their translations through training")
 
