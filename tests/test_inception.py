@@ -267,3 +267,13 @@ def test_extract_features_batches_and_validates():
         extract_features(_Stub(), nan_imgs, progress=False)
     with pytest.raises(ValueError, match="features contain NaN"):
         extract_features(_NaNStub(), imgs, progress=False)
+
+
+def test_read_only_images_are_taken_without_a_warning():
+    """A broadcast mean image (read-only memory) is a valid input: no 'not writable' warning."""
+    from ganflow.metrics.inception import _to_tensor
+    mean_image = np.broadcast_to(np.full((1, 3, 8, 8), 0.5, np.float32), (4, 3, 8, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = _to_tensor(mean_image)
+    assert t.shape == (4, 3, 8, 8) and float(t.mean()) == 0.5

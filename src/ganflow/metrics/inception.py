@@ -429,7 +429,11 @@ def _batches(images, batch_size: int) -> tuple[Iterable, int | None, int | None]
 
 def _to_tensor(batch) -> torch.Tensor:
     """A float [0,1] batch as a float32 tensor; reject integer pixels and bad ranges."""
-    t = torch.as_tensor(np.asarray(batch) if not isinstance(batch, torch.Tensor) else batch)
+    if not isinstance(batch, torch.Tensor):
+        batch = np.asarray(batch)
+        if not batch.flags.writeable:  # e.g. a broadcast mean image; torch warns on read-only memory
+            batch = batch.copy()
+    t = torch.as_tensor(batch)
     if not t.is_floating_point():
         raise ValueError(f"images must be float in [0,1], got dtype {t.dtype} (divide uint8 by 255)")
     t = t.to(torch.float32)
