@@ -133,6 +133,14 @@ def test_cgan_end_to_end_draws_every_class_and_scores_the_request(workspace, no_
     assert sorted(per_class) == [str(d) for d in range(10)]
     assert np.mean(list(per_class.values())) == pytest.approx(rec["accuracy"])
 
+    # ganflow tables: the accuracy with its interval, and the worst class
+    from ganflow.stages import tables
+
+    row = next(line for line in tables.render(root / "results", {"cgan": ("labelled", "digits")}).splitlines()
+               if line.startswith("| cgan, "))
+    worst = min(per_class.items(), key=lambda kv: kv[1])
+    assert row.split(" | ")[1:3] == [tables.with_interval(rec["accuracy"], iv, 3), f'"{worst[0]}": {tables.num(worst[1], 2)}']
+
 
 def test_text2img_end_to_end_samples_every_test_caption(workspace, no_fid):
     root, params = workspace

@@ -170,6 +170,16 @@ def cli(*args: str) -> None:
     ganflow_run([*args, "--params", "params.yaml"])
 
 
+def _tables_output(root) -> str:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        cli("tables", "--results", str(root / "results"))
+    return buf.getvalue()
+
+
 def _png(path) -> np.ndarray:
     return np.asarray(Image.open(path), dtype=np.float32) / 255
 
@@ -208,6 +218,18 @@ def test_paired_task_end_to_end_on_an_ab_folder(project):
         iv = rec["interval"]
         assert iv["low"] <= iv["high"] and iv["n"] == rec["n_fake"] == 4 and iv["resamples"] >= 100
     assert kid["subset_size"] == 2  # capped at half the 4 outputs
+
+    # ganflow tables prints these files' numbers, each with its interval, beside the two baselines
+    from ganflow.stages.tables import with_interval
+
+    printed = _tables_output(project)
+    row = next(line for line in printed.splitlines() if line.startswith("| p2p, 3 steps (n = 4) |"))
+    assert row.split(" | ")[1:6] == [
+        with_interval(rm["value"], rm["interval"]), with_interval(rm["psnr_db"], rm["psnr_interval"]),
+        with_interval(rm["ssim"], rm["ssim_interval"], 3), with_interval(fid["value"], fid["interval"]),
+        with_interval(kid["value"], kid["interval"], 3)]
+    assert "| the input as is (no learning) | " + with_interval(rm["input_as_is"], rm["baselines"]["input_as_is"][
+        "interval"]) in printed
     for name in ("kid", "precision_recall", "memorisation"):
         assert json.loads((project / f"results/p2p/{name}.json").read_text())["experiment"] == "p2p"
     assert (project / "results/p2p/memorisation.png").stat().st_size > 0

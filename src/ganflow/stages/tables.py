@@ -118,9 +118,22 @@ def num(v, digits: int = 4) -> str:
 
 
 def with_interval(v, interval: dict | None, digits: int = 4) -> str:
+    """``value [low, high]`` to ``digits`` significant digits."""
     if v is None:
         return ""
     return num(v, digits) + (f" [{num(interval['low'], digits)}, {num(interval['high'], digits)}]" if interval else "")
+
+
+def rmse_text(v, interval: dict | None = None) -> str:
+    """RMSE as the README lists it: 5 decimals, its interval's ends 4 (their own spread is wider)."""
+    if v is None:
+        return ""
+    return f"{float(v):.5f}" + (f" [{float(interval['low']):.4f}, {float(interval['high']):.4f}]" if interval else "")
+
+
+def ratio(v) -> str:
+    """A ratio to the masked input, to 3 decimals as the README lists them."""
+    return "" if v is None else f"{float(v):.3f}"
 
 
 def seed_spread(r: Run, key: str, digits: int = 4) -> str:
@@ -175,22 +188,24 @@ def inpaint_table(runs: list[Run]) -> list[str]:
     rows = []
     if rm:
         rows += [
-            ["masked input (homework baseline)", with_interval(rm.get("masked_input"), rm.get("masked_input_interval")),
-             num(1.0), "", num(_get(bk, "masked_input"), 3), num(_get(fid, "masked_input")), ""],
-            ["mean training face pasted in the box", num(rm.get("mean_fill")),
-             num(rm.get("mean_fill_ratio_to_masked_input"), 3), "", num(_get(bk, "mean_fill"), 3), "", ""],
-            ["biharmonic inpainting (scikit-image)", num(rm.get("biharmonic")),
-             num(rm.get("biharmonic_ratio_to_masked_input"), 3), "", num(_get(bk, "biharmonic"), 3), "", ""],
+            ["masked input (homework baseline)",
+             rmse_text(rm.get("masked_input"), rm.get("masked_input_interval")),
+             ratio(1.0), "", num(_get(bk, "masked_input"), 3), num(_get(fid, "masked_input")), ""],
+            ["mean training face pasted in the box", rmse_text(rm.get("mean_fill")),
+             ratio(rm.get("mean_fill_ratio_to_masked_input")), "", num(_get(bk, "mean_fill"), 3), "", ""],
+            ["biharmonic inpainting (scikit-image)", rmse_text(rm.get("biharmonic")),
+             ratio(rm.get("biharmonic_ratio_to_masked_input")), "", num(_get(bk, "biharmonic"), 3), "", ""],
         ]
     for r in runs:
         if not r.done:
             rows.append([r.exp, NOT_RUN, "", "", "", "", ""])
             continue
         m_rm, m_bk, m_fid = (r.metrics.get(k) for k in ("rmse", "box_kid", "fid"))
-        rows.append([f"{r.exp}, {steps_of(r)}", with_interval(_get(m_rm, "value"), interval_for(m_rm or {}, "rmse")),
-                     num(_get(m_rm, "ratio_to_masked_input"), 3), num(_get(m_rm, "inside_mask")),
+        rows.append([f"{r.exp}, {steps_of(r)}",
+                     rmse_text(_get(m_rm, "value"), interval_for(m_rm or {}, "rmse")),
+                     ratio(_get(m_rm, "ratio_to_masked_input")), num(_get(m_rm, "inside_mask")),
                      num(_get(m_bk, "value"), 3), with_interval(_get(m_fid, "value"), interval_for(m_fid or {}, "fid")),
-                     seed_spread(r, "rmse:value")])
+                     seed_spread(r, "rmse:value", 5)])
     return md_table(header, rows)
 
 
