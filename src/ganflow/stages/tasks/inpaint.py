@@ -23,7 +23,7 @@ from ganflow.data.masking import box_mask, paint
 from ganflow.data.tensors import load_paired_folders, to_images, to_tensor
 from ganflow.metrics.bootstrap import mean_interval, psnr_interval, rmse_interval
 from ganflow.metrics.box_kid import DEFINITION as BOX_KID_DEFINITION
-from ganflow.metrics.box_kid import box_kid
+from ganflow.metrics.box_kid import box_kid, box_kid_interval
 from ganflow.metrics.pixels import masked_rmse, psnr, rmse, ssim, ssim_per_image
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -150,7 +150,8 @@ def evaluate(params: Params, exp: str) -> None:
     })
 
     write_json(paths.metric_file(exp, "box_kid"), {
-        "metric": "box_kid", **kids, "definition": BOX_KID_DEFINITION,
+        "metric": "box_kid", **kids, "interval": box_kid_interval(truth, out["final"], box_list, seed=params.seed),
+        "definition": BOX_KID_DEFINITION,
         "baselines": "masked_input: the white boxes; mean_fill: the mean training face; biharmonic: "
                      "skimage.restoration.inpaint_biharmonic of the masked input", **common})
 
@@ -167,7 +168,7 @@ def evaluate(params: Params, exp: str) -> None:
     train = reference_set(params, training_faces, str(masked / "Training" / "Real"))
     write_sample_metrics(params, exp, real, fake, train, training_faces, out["final"], common)
     print(f"evaluate: {exp}: rmse {value:.5f} [{interval['low']:.5f}, {interval['high']:.5f}] (masked input {baseline:.5f}, mean fill {mean_rmse:.5f}, "
-          f"ratio {value / baseline:.3f}); fid {fid['value']:.2f}; kid {kid['value']:.4f}; "
+          f"ratio {value / baseline:.3f}); fid {fid['value']:.2f} [{fid['interval']['low']:.2f}, {fid['interval']['high']:.2f}] at n = {fid['n_fake']}; kid {kid['value']:.4f}; "
           f"box kid {kids['value']:.4f} (masked input {kids['masked_input']:.4f}, mean fill {kids['mean_fill']:.4f}, "
           f"biharmonic {kids['biharmonic']:.4f})")
 
