@@ -204,7 +204,8 @@ def inpaint_table(runs: list[Run]) -> list[str]:
         rows.append([f"{r.exp}, {steps_of(r)}",
                      rmse_text(_get(m_rm, "value"), interval_for(m_rm or {}, "rmse")),
                      ratio(_get(m_rm, "ratio_to_masked_input")), num(_get(m_rm, "inside_mask")),
-                     with_interval(_get(m_bk, "value"), interval_for(m_bk or {}, "box_kid"), 3), with_interval(_get(m_fid, "value"), interval_for(m_fid or {}, "fid")),
+                     with_interval(_get(m_bk, "value"), interval_for(m_bk or {}, "box_kid"), 3),
+                     with_interval(_get(m_fid, "value"), interval_for(m_fid or {}, "fid")),
                      seed_spread(r, "rmse:value", 5)])
     return md_table(header, rows)
 

@@ -168,7 +168,8 @@ def evaluate(params: Params, exp: str) -> None:
     train = reference_set(params, training_faces, str(masked / "Training" / "Real"))
     write_sample_metrics(params, exp, real, fake, train, training_faces, out["final"], common)
     print(f"evaluate: {exp}: rmse {value:.5f} [{interval['low']:.5f}, {interval['high']:.5f}] (masked input {baseline:.5f}, mean fill {mean_rmse:.5f}, "
-          f"ratio {value / baseline:.3f}); fid {fid['value']:.2f} [{fid['interval']['low']:.2f}, {fid['interval']['high']:.2f}] at n = {fid['n_fake']}; kid {kid['value']:.4f}; "
+          f"ratio {value / baseline:.3f}); fid {fid['value']:.2f} [{fid['interval']['low']:.2f}, "
+          f"{fid['interval']['high']:.2f}] at n = {fid['n_fake']}; kid {kid['value']:.4f}; "
           f"box kid {kids['value']:.4f} (masked input {kids['masked_input']:.4f}, mean fill {kids['mean_fill']:.4f}, "
           f"biharmonic {kids['biharmonic']:.4f})")
 
