@@ -74,6 +74,15 @@ def test_summary_md_holds_every_metric_picture_and_the_command(run):
         assert f"[{name}]({name})" in md
         for label, value in headline(record).items():  # a dict value (precision_recall) gives one row each
             assert f"| {label} | {fmt(value)}" in md, name
+    # the inpainting run's headline numbers carry their bootstrap intervals, and the summary shows them
+    for name, keys in (("rmse.json", ("interval", "psnr_interval", "ssim_interval", "masked_input_interval")),
+                       ("fid.json", ("interval",)), ("kid.json", ("interval",)), ("box_kid.json", ("interval",))):
+        for key in keys:
+            iv = records[name][key]
+            assert iv["low"] <= iv["high"] and iv["level"] == 0.95 and iv["n"] == 10, (name, key)
+            assert iv["seed"] == yaml.safe_load((run / "params.yaml").read_text())["seed"], (name, key)
+        r = records[name]
+        assert f"| {r['metric']} | {fmt(r['value'])} [{fmt(r['interval']['low'])}, {fmt(r['interval']['high'])}]" in md
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     linked = {(md_file.parent / link).resolve() for link in links}
     for picture in pictures(run):
