@@ -98,3 +98,12 @@ def test_a_malformed_file_is_a_stats_error_naming_it(results, capsys):
     broken.write_text("[61.3]")  # JSON, but not a metric record
     with pytest.raises(StatsError, match=r"fid\.json: expected a JSON object, found list"):
         ganflow_run(["tables"])
+
+
+def test_help_lists_the_tables_command(capsys):
+    # argparse %-formats help texts: a stray "%" in one breaks `ganflow --help` for every command
+    for argv in (["--help"], ["tables", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            ganflow_run(argv)
+        assert done.value.code == 0
+    assert "tables" in capsys.readouterr().out
