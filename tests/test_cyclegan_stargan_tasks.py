@@ -17,7 +17,7 @@ from PIL import Image
 from ganflow.metrics.frechet import frechet_distance, gaussian_stats
 from ganflow.metrics.pixels import rmse
 from ganflow.params import parse_params
-from ganflow.stages import evaluate, fetch, pair, plot, sample, train
+from ganflow.stages import evaluate, fetch, pair, plot, sample, tables, train
 from ganflow.stages.tasks import domains, unpaired
 
 
@@ -106,6 +106,15 @@ def test_unpaired_end_to_end_and_rmse_per_direction(in_tmp, base_params, no_ince
                       for i in out["ids_A"]])
     assert rm["A2B"] == pytest.approx(rmse(out["fake_B"], truth), abs=1e-9)
     assert rm["directions"]["A2B"]["n_pairs"] == n_a and len(rm["checkpoint_sha256"]) == 64
+    for d in ("A2B", "B2A"):  # each direction's numbers carry their bootstrap interval
+        iv = rm["directions"][d]["interval"]
+        assert iv["low"] <= rm[d] <= iv["high"] and iv["n"] == rm["directions"][d]["n_pairs"]
+        assert fid["directions"][d]["interval"]["n"] == fid["directions"][d]["n_fake"]
+    # ganflow tables: one row per direction, FID and RMSE with their intervals as the files hold them
+    printed = tables.render(in_tmp / "results", {"cg": ("unpaired", "small")})
+    f, m = fid["directions"]["A2B"], rm["directions"]["A2B"]
+    assert (f"| cg A2B (3 steps, n = {n_a}) | {tables.with_interval(f['value'], f['interval'])} "
+            f"({tables.num(f['input_as_is'])}) | {tables.with_interval(m['value'], m['interval'])} |") in printed
 
     plot.run(params, "cg")
     grid = np.asarray(Image.open(in_tmp / "results/cg/plots/test_samples.png"))
@@ -144,6 +153,11 @@ def test_domains_end_to_end_and_identity_accuracy(in_tmp, base_params, no_incept
     assert acc["classifier"]["real_test_accuracy"] > 0.8  # 0, 1 and 7 are easy to tell apart
     for d, v in acc["per_domain"].items():
         assert 0 <= v["accuracy"] <= 1 and v["n"] == int((out["labels"][:, out["domains"].tolist().index(d)] == 0).sum())
+    # the pooled accuracy's interval resamples test images (each with its translations into 2 domains)
+    assert acc["interval"]["low"] <= acc["value"] <= acc["interval"]["high"] and acc["interval"]["n"] == n
+    assert all(v["interval"]["n"] == v["n_fake"] for v in fid["per_domain"].values() if v["value"] is not None)
+    printed = tables.render(in_tmp / "results", {"sg": ("domains", "dd")})
+    assert f"| sg, 3 steps | {tables.with_interval(acc['value'], acc['interval'], 3)} |" in printed
 
     plot.run(params, "sg")
     grid = np.asarray(Image.open(in_tmp / "results/sg/plots/test_samples.png"))

@@ -127,9 +127,19 @@ def test_cgan_end_to_end_draws_every_class_and_scores_the_request(workspace, no_
     model, _ = load_classifier(root / "data" / "classifiers" / "digits" / "model.pt")
     predicted = model.predict_logits(out["images"][:, None]).argmax(1)
     assert rec["accuracy"] == pytest.approx(float((predicted == out["labels"]).mean()))
+    iv = rec["accuracy_interval"]
+    assert iv["low"] <= rec["accuracy"] <= iv["high"] and iv["n"] == 20 and iv["seed"] == params.seed
     per_class = rec["per_class_accuracy"]
     assert sorted(per_class) == [str(d) for d in range(10)]
     assert np.mean(list(per_class.values())) == pytest.approx(rec["accuracy"])
+
+    # ganflow tables: the accuracy with its interval, and the worst class
+    from ganflow.stages import tables
+
+    row = next(line for line in tables.render(root / "results", {"cgan": ("labelled", "digits")}).splitlines()
+               if line.startswith("| cgan, "))
+    worst = min(per_class.items(), key=lambda kv: kv[1])
+    assert row.split(" | ")[1:3] == [tables.with_interval(rec["accuracy"], iv, 3), f'"{worst[0]}": {tables.num(worst[1], 2)}']
 
 
 def test_text2img_end_to_end_samples_every_test_caption(workspace, no_fid):

@@ -7,7 +7,8 @@ from skimage.feature import hog
 from skimage.transform import resize
 
 from conftest import direct_mmd2
-from ganflow.metrics.box_kid import BOX_SIZE, box_crops, box_kid, hog_features
+from ganflow.metrics.bootstrap import resample_indices
+from ganflow.metrics.box_kid import BOX_SIZE, box_crops, box_kid, box_kid_interval, hog_features
 
 SIZE = 64
 
@@ -59,6 +60,12 @@ def test_box_kid_equals_an_independent_computation():
                            orientations=9, pixels_per_cell=(6, 6), cells_per_block=(2, 2), block_norm="L2-Hys")
                        for img, (t, l, b, r) in zip(imgs, boxes)]) for imgs in (real, fake)]
     assert box_kid(real, fake, boxes) == pytest.approx(direct_mmd2(*feats), rel=1e-9, abs=1e-12)
+
+    # its interval: the same estimator on resampled fills (plain loop, the same draws), real boxes fixed
+    iv = box_kid_interval(real, fake, boxes, seed=4)
+    loop = [direct_mmd2(feats[0], feats[1][idx]) for idx in resample_indices(12, iv["resamples"], 4)]
+    assert (iv["low"], iv["high"]) == pytest.approx(tuple(np.percentile(loop, [2.5, 97.5])), rel=1e-9, abs=1e-12)
+    assert iv["n"] == 12 and iv["seed"] == 4
 
 
 def test_a_flat_box_of_any_grey_scores_the_known_value_and_far_worse_than_mouths():

@@ -15,6 +15,7 @@ from ganflow.errors import GanflowError
 import torch
 from PIL import Image
 
+from ganflow.metrics.bootstrap import fid_interval, kid_interval
 from ganflow.metrics.inception_score import inception_score
 from ganflow.metrics.kid import kernel_inception_distance
 from ganflow.metrics.precision_recall import precision_recall
@@ -96,7 +97,7 @@ def test_cache_can_be_switched_off(stub, base_params, tmp_path):
 def test_records_carry_values_and_provenance(stub, params):
     real = common.reference_set(params, _faces(30, 0), "data/pairs/x/test")
     fake = common.generated_set(params, _faces(25, 1) ** 2, "results/x/samples")
-    fid = common.fid_record(real, fake)
+    fid = common.fid_record(real, fake, seed=params.seed)
     for key in ("value", "n_real", "n_fake", "weights_sha256", "extractor_sha256", "resize_rule",
                 "reference_images_sha256", "preprocessing"):
         assert key in fid, key
@@ -104,10 +105,17 @@ def test_records_carry_values_and_provenance(stub, params):
     assert fid["reference"]["cache_key"] == real.stats.key and fid["weights_sha256"] == "f" * 64
     assert fid["extractor_sha256"] == common.extractor_sha256(stub)
 
+    # the interval is recorded with its seed and n, and FID's is the bootstrap of the generated set
+    assert (fid["interval"]["seed"], fid["interval"]["n"], fid["interval"]["level"]) == (params.seed, 25, 0.95)
+    assert fid["interval"] == fid_interval(real.features, fake.features, seed=params.seed)
+
     kid = common.kid_record(params, real, fake)
+    # subsets capped at half the smaller set (25 // 2), so they differ and their std is not 0
     direct = kernel_inception_distance(real.features, fake.features, subsets=params.evaluate.kid_subsets,
-                                       subset_size=params.evaluate.kid_subset_size, seed=params.seed)
-    assert (kid["value"], kid["std"]) == (direct["mean"], direct["std"]) and kid["subset_size"] == 25
+                                       subset_size=12, seed=params.seed)
+    assert (kid["value"], kid["std"]) == (direct["mean"], direct["std"]) and kid["subset_size"] == 12
+    assert kid["std"] > 0 and kid["subset_size_asked"] == params.evaluate.kid_subset_size
+    assert kid["interval"] == kid_interval(real.features, fake.features, seed=params.seed)
 
     pr = common.precision_recall_record(params, real, fake)
     assert pr["value"] == {k: precision_recall(real.features, fake.features, k=3)[k] for k in ("precision", "recall")}

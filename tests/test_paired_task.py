@@ -170,6 +170,16 @@ def cli(*args: str) -> None:
     ganflow_run([*args, "--params", "params.yaml"])
 
 
+def _tables_output(root) -> str:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        cli("tables", "--results", str(root / "results"))
+    return buf.getvalue()
+
+
 def _png(path) -> np.ndarray:
     return np.asarray(Image.open(path), dtype=np.float32) / 255
 
@@ -194,11 +204,32 @@ def test_paired_task_end_to_end_on_an_ab_folder(project):
     assert rm["mean_target"] == pytest.approx(np.sqrt(np.mean((train_b.mean(0) - truth) ** 2)), abs=1e-6)
     assert rm["psnr_db"] == pytest.approx(psnr(out["fake"], truth))
     assert rm["interval"]["low"] <= rm["value"] <= rm["interval"]["high"]
+    # every headline number carries its interval, seeded by params.seed and stated at its n
+    for key, value in (("psnr_interval", rm["psnr_db"]), ("ssim_interval", rm["ssim"])):
+        assert rm[key]["low"] <= value <= rm[key]["high"], key
+        assert (rm[key]["seed"], rm[key]["n"], rm[key]["level"]) == (rm["interval"]["seed"], 4, 0.95), key
     assert set(rm["baselines"]) == {"input_as_is", "mean_target"} and rm["n_test_pairs"] == 4
 
     fid = json.loads((project / "results/p2p/fid.json").read_text())
     assert fid["n_real"] == fid["n_fake"] == 4 and fid["value"] >= 0
     assert fid["input_as_is"] > 0 and fid["mean_target"] > 0
+    kid = json.loads((project / "results/p2p/kid.json").read_text())
+    for rec in (fid, kid):
+        iv = rec["interval"]
+        assert iv["low"] <= iv["high"] and iv["n"] == rec["n_fake"] == 4 and iv["resamples"] >= 100
+    assert kid["subset_size"] == 2  # capped at half the 4 outputs
+
+    # ganflow tables prints these files' numbers, each with its interval, beside the two baselines
+    from ganflow.stages.tables import with_interval
+
+    printed = _tables_output(project)
+    row = next(line for line in printed.splitlines() if line.startswith("| p2p, 3 steps (n = 4) |"))
+    assert row.split(" | ")[1:6] == [
+        with_interval(rm["value"], rm["interval"]), with_interval(rm["psnr_db"], rm["psnr_interval"]),
+        with_interval(rm["ssim"], rm["ssim_interval"], 3), with_interval(fid["value"], fid["interval"]),
+        with_interval(kid["value"], kid["interval"], 3)]
+    assert "| the input as is (no learning) | " + with_interval(rm["input_as_is"], rm["baselines"]["input_as_is"][
+        "interval"]) in printed
     for name in ("kid", "precision_recall", "memorisation"):
         assert json.loads((project / f"results/p2p/{name}.json").read_text())["experiment"] == "p2p"
     assert (project / "results/p2p/memorisation.png").stat().st_size > 0

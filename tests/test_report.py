@@ -21,7 +21,8 @@ import yaml
 
 from conftest import ROOT, copy_project, tiny_params
 from ganflow.report.plots import compare_losses, final_losses, loss_curves, smooth, terms_by_phase
-from ganflow.report.summary import beside, fmt, headline, provenance
+from ganflow.report.headline import interval_for
+from ganflow.report.summary import beside, fmt, headline, headline_table, provenance
 
 EXP = "pix2pix_tiny"
 
@@ -73,6 +74,15 @@ def test_summary_md_holds_every_metric_picture_and_the_command(run):
         assert f"[{name}]({name})" in md
         for label, value in headline(record).items():  # a dict value (precision_recall) gives one row each
             assert f"| {label} | {fmt(value)}" in md, name
+    # the inpainting run's headline numbers carry their bootstrap intervals, and the summary shows them
+    for name, keys in (("rmse.json", ("interval", "psnr_interval", "ssim_interval", "masked_input_interval")),
+                       ("fid.json", ("interval",)), ("kid.json", ("interval",)), ("box_kid.json", ("interval",))):
+        for key in keys:
+            iv = records[name][key]
+            assert iv["low"] <= iv["high"] and iv["level"] == 0.95 and iv["n"] == 10, (name, key)
+            assert iv["seed"] == yaml.safe_load((run / "params.yaml").read_text())["seed"], (name, key)
+        r = records[name]
+        assert f"| {r['metric']} | {fmt(r['value'])} [{fmt(r['interval']['low'])}, {fmt(r['interval']['high'])}]" in md
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     linked = {(md_file.parent / link).resolve() for link in links}
     for picture in pictures(run):
@@ -261,3 +271,24 @@ def test_progress_figure_labels_each_snapshot_with_its_step(tmp_path):
     with pytest.raises(ValueError, match="no snapshots"):
         progress_figure([], [], "t", tmp_path / "q.png")
     assert not (tmp_path / "q.png").exists()
+
+
+def test_summary_shows_each_number_with_its_interval():
+    iv = {"low": 0.031, "high": 0.046, "level": 0.95, "method": "percentile bootstrap over test images",
+          "resamples": 2000, "seed": 0, "n": 20}
+    rmse = {"metric": "rmse", "value": 0.039, "interval": iv, "psnr_db": 28.2,
+            "psnr_interval": {**iv, "low": 26.7, "high": 30.1}, "ssim": 0.89,
+            "masked_input": 0.19, "masked_input_interval": {**iv, "low": 0.178, "high": 0.202}}
+    kid = {"metric": "kid", "value": 0.0021, "std": 0.0004, "interval": {**iv, "low": 0.0011, "high": 0.0042}}
+    cyclegan = {"metric": "rmse", "A2B": 0.2, "directions": {"A2B": {"value": 0.2, "interval": {**iv, "low": 0.19,
+                                                                                               "high": 0.22}}}}
+    per_domain = {"metric": "fid", "value": {"A2B": 40.0}, "directions": {"A2B": {"interval": {**iv, "low": 38.0,
+                                                                                               "high": 45.0}}}}
+    rows = {r["file"]: r for r in headline_table({"rmse": rmse, "kid": kid, "cg": cyclegan, "pd": per_domain})}
+    assert rows["rmse.json"]["value"] == "0.039 [0.031, 0.046]"
+    assert "psnr_db 28.2 [26.7, 30.1]" in rows["rmse.json"]["beside"]
+    assert "ssim 0.89," in rows["rmse.json"]["beside"] + "," and "masked_input 0.19 [0.178, 0.202]" in rows["rmse.json"]["beside"]
+    assert rows["kid.json"]["value"] == "0.0021 [0.0011, 0.0042] ± 4.000e-04"
+    assert "cg.json" not in rows  # no "value": no headline row; its per-direction numbers are still found
+    assert interval_for(cyclegan, "A2B")["high"] == 0.22 and interval_for(cyclegan, "B2A") is None
+    assert rows["pd.json"]["value"] == "40 [38, 45]"

@@ -51,6 +51,7 @@ TOOLS: dict[str, str] = {
     "translate": "run a trained model on your own images (a file or a folder)",
     "generate": "new images from a trained model (-n N, --class, --caption)",
     "graph": "derive the stage graph from params.yaml and the code; write dvc.yaml (--check, --list)",
+    "tables": "the README's measured-number tables from results/ (each value [low, high], baselines, seed spread, machine)",
 }
 TOOL_MODULES = {"list": "listing"}  # a tool whose module name differs from its command
 

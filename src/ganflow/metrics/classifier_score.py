@@ -7,13 +7,15 @@ a labelled data set.  From its logits on generated images:
 * ``class_histogram``: how many samples it assigns to each class, and ``n_missing_classes``,
   the classes never produced (mode dropping; one dominant class is mode collapse);
 * ``accuracy``: for class-conditional models, the fraction of samples classified as the class
-  they were asked for (does G obey the condition?).
+  they were asked for (does G obey the condition?), with ``accuracy_interval``: a percentile
+  bootstrap over the samples (seeded by ``seed``, recorded).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from ganflow.metrics.bootstrap import mean_interval
 from ganflow.metrics.inception_score import inception_score
 
 
@@ -44,5 +46,9 @@ def scores_from_logits(logits: np.ndarray, labels=None, splits: int = 10, seed: 
             raise ValueError(f"labels must be one per image ({n}), got shape {labels.shape}")
         if labels.min() < 0 or labels.max() >= k:
             raise ValueError(f"labels must lie in 0..{k - 1}, got {labels.min()}..{labels.max()}")
-        out["accuracy"] = float((predicted == labels).mean())
+        hits = (predicted == labels).astype(np.float64)
+        out["accuracy"] = float(hits.mean())
+        if n >= 2:
+            out["accuracy_interval"] = mean_interval(hits, seed=seed,
+                                                     method="percentile bootstrap over the generated samples")
     return out

@@ -20,6 +20,16 @@ from ganflow.metrics.features import check_features
 _FULL_KERNEL_MAX = 4096 * 4096
 
 
+def capped_subset_size(asked: int, n_real: int, n_fake: int) -> int:
+    """The subset size KID uses: ``asked``, but at most half the smaller set (and at least 2).
+
+    Why: with subsets as large as the set (torch-fidelity's min(asked, n)), every subset is the
+    whole set below 1000 images, and the std over subsets is 0 however few images there are.
+    Half the set makes the subsets differ, so the std is the spread of KID at that subset size.
+    """
+    return max(2, min(asked, min(n_real, n_fake) // 2))
+
+
 def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None,
                       coef0: float = 1.0) -> np.ndarray:
     """(x y^T * gamma + coef0) ** degree with gamma = 1/d by default."""

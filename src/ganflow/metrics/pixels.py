@@ -38,12 +38,12 @@ def psnr(pred: np.ndarray, truth: np.ndarray) -> float:
     return float("inf") if err == 0 else float(20 * np.log10(1.0 / err))
 
 
-def ssim(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Mean structural similarity over the images (skimage's implementation, data range 1).
+def ssim_per_image(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Structural similarity of each image with its truth (skimage's implementation, data range 1).
 
     Each image is compared with its truth by ``skimage.metrics.structural_similarity`` with its
-    defaults (7x7 uniform window, K1=0.01, K2=0.03; colour images per channel, then averaged),
-    and the per-image values are averaged.  1 means identical.
+    defaults (7x7 uniform window, K1=0.01, K2=0.03; colour images per channel, then averaged).
+    1 means identical.  Kept per image so a bootstrap can resample them (metrics/bootstrap.py).
     """
     from skimage.metrics import structural_similarity
 
@@ -51,5 +51,10 @@ def ssim(pred: np.ndarray, truth: np.ndarray) -> float:
     if pred.ndim not in (3, 4):
         raise ValueError(f"expected images (N, H, W) or (N, H, W, C), got shape {pred.shape}")
     channel_axis = -1 if pred.ndim == 4 else None
-    values = [structural_similarity(p, t, data_range=1.0, channel_axis=channel_axis) for p, t in zip(pred, truth)]
-    return float(np.mean(values))
+    return np.array([structural_similarity(p, t, data_range=1.0, channel_axis=channel_axis)
+                     for p, t in zip(pred, truth)])
+
+
+def ssim(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Mean structural similarity over the images (see :func:`ssim_per_image`)."""
+    return float(np.mean(ssim_per_image(pred, truth)))

@@ -22,6 +22,32 @@ def headline(record: dict) -> dict[str, float]:
     return {}
 
 
+def is_interval(v) -> bool:
+    """Whether ``v`` is an interval record as metrics/bootstrap.py writes it (low, high, ...)."""
+    return isinstance(v, dict) and _is_number(v.get("low")) and _is_number(v.get("high"))
+
+
+def interval_for(record: dict, label: str) -> dict | None:
+    """The interval of one headline number (a label of :func:`headline`) or of a number beside it.
+
+    The headline's own is ``record["interval"]``; one of a dict value's entries (a direction, a
+    domain) sits in its entry of a dict of dicts (``directions.A2B.interval``); a number beside it
+    has ``<key>_interval`` (``psnr_db`` also ``psnr_interval``) or, as cyclegan's top-level
+    ``A2B``, its entry's.  None where the file has none.
+    """
+    name = record.get("metric", "value")
+    if label == name:
+        return record["interval"] if is_interval(record.get("interval")) else None
+    key = label.removeprefix(f"{name}.")
+    for candidate in (f"{key}_interval", f"{key.removesuffix('_db')}_interval"):
+        if label == key and is_interval(record.get(candidate)):
+            return record[candidate]
+    for group in record.values():  # an entry of a dict value: directions.A2B.interval
+        if isinstance(group, dict) and isinstance(group.get(key), dict) and is_interval(group[key].get("interval")):
+            return group[key]["interval"]
+    return None
+
+
 def headline_numbers(metrics: dict[str, dict]) -> dict[str, float]:
     """{metric: value} over metric files ({"fid": 85.2, "rmse": 0.043, ...}): what DVC shows."""
     out: dict[str, float] = {}

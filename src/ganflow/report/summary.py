@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ganflow.report.headline import _is_number, headline  # noqa: F401 (headline: re-exported)
+from ganflow.report.headline import _is_number, headline, interval_for  # noqa: F401 (headline: re-exported)
 from ganflow.report.plots import final_losses
 
 # Numbers that describe how a metric was computed rather than a result: provenance, not "beside".
@@ -128,15 +128,23 @@ def fmt(v: float) -> str:
     return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3e}"
 
 
+def with_interval(value: float, interval: dict | None) -> str:
+    """``value [low, high]`` where the file holds its bootstrap interval, else the value alone."""
+    return fmt(value) + (f" [{fmt(float(interval['low']))}, {fmt(float(interval['high']))}]" if interval else "")
+
+
 def headline_table(metrics: dict[str, dict]) -> list[dict]:
-    """One row per headline number: metric, value (+- std), the numbers beside it, its file."""
+    """One row per headline number: metric, value [interval] (+- std), the numbers beside it
+    (each with its interval where the file has one), its file."""
     rows = []
     for stem, record in metrics.items():
         std = record.get("std")
         for label, value in headline(record).items():
-            text = fmt(value) + (f" ± {fmt(float(std))}" if _is_number(std) else "")
+            text = with_interval(value, interval_for(record, label)) + (
+                f" ± {fmt(float(std))}" if _is_number(std) else "")
             rows.append({"metric": label, "value": text, "number": value,
-                         "beside": ", ".join(f"{k} {fmt(v)}" for k, v in beside(record).items()),
+                         "beside": ", ".join(f"{k} {with_interval(v, interval_for(record, k))}"
+                                             for k, v in beside(record).items()),
                          "file": f"{stem}.json"})
     return rows
 

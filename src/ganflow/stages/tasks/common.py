@@ -5,7 +5,7 @@ A task's ``evaluate`` typically does::
 
     real = reference_set(params, test_images, "data/pairs/<ds>/test")   # cached by content
     fake = generated_set(params, samples, "results/<exp>/samples")      # features (+ logits)
-    write_metric(exp, "fid", {**fid_record(real, fake), **common})
+    write_metric(exp, "fid", {**fid_record(real, fake, seed=params.seed), **common})
     write_metric(exp, "kid", {**kid_record(params, real, fake), **common})
     write_metric(exp, "precision_recall", {**precision_recall_record(params, real, fake), **common})
     write_metric(exp, "memorisation", {**memorisation_record(params, train, fake, train_imgs, samples,
@@ -31,6 +31,7 @@ import numpy as np
 from ganflow.atomic import write_json
 from ganflow.errors import DataError, MissingInputError
 from ganflow.hashing import sha256_file
+from ganflow.metrics.bootstrap import fid_interval, kid_interval
 from ganflow.metrics.classifier_score import classifier_scores
 from ganflow.metrics.frechet import frechet_distance, frechet_distance_from_features, gaussian_stats
 from ganflow.metrics.inception import (
@@ -41,7 +42,7 @@ from ganflow.metrics.inception import (
     load_fid_inception,
 )
 from ganflow.metrics.inception_score import inception_score
-from ganflow.metrics.kid import kernel_inception_distance
+from ganflow.metrics.kid import capped_subset_size, kernel_inception_distance
 from ganflow.metrics.memorisation import memorisation
 from ganflow.metrics.precision_recall import precision_recall
 from ganflow.metrics.refstats import RefStats, cached_stats, extractor_sha256, images_sha256, stats_from_features
@@ -198,9 +199,12 @@ def fid_value(real: FeatureSet, fake: FeatureSet) -> float:
     return frechet_distance(fake.stats.mu, fake.stats.sigma, real.stats.mu, real.stats.sigma)
 
 
-def fid_record(real: FeatureSet, fake: FeatureSet) -> dict:
+def fid_record(real: FeatureSet, fake: FeatureSet, *, seed: int) -> dict:
+    """fid.json's fields, with a bootstrap interval over the generated images (``seed`` recorded)."""
     return {
-        "metric": "fid", "value": fid_value(real, fake), **_sets(real, fake), **fid_provenance(),
+        "metric": "fid", "value": fid_value(real, fake),
+        "interval": fid_interval(real.features, fake.features, seed=seed),
+        **_sets(real, fake), **fid_provenance(),
         "frechet": "float64; tr sqrt(S1 S2) as the singular values of the centred feature product "
                    "(fewer images than dimensions) or symmetric eigen-decompositions",
         "note": "FID from fewer than 2048 images has a rank-deficient covariance and a large bias; "
@@ -209,14 +213,19 @@ def fid_record(real: FeatureSet, fake: FeatureSet) -> dict:
 
 
 def kid_record(params: Params, real: FeatureSet, fake: FeatureSet) -> dict:
+    """kid.json's fields: the subset mean and std (subsets capped below n, so they differ), and a
+    bootstrap interval of the whole-set estimate over the generated images."""
     e = params.evaluate
+    size = capped_subset_size(e.kid_subset_size, real.n, fake.n)
     kid = kernel_inception_distance(real.features, fake.features, subsets=e.kid_subsets,
-                                    subset_size=e.kid_subset_size, seed=params.seed)
+                                    subset_size=size, seed=params.seed)
     return {"metric": "kid", "value": kid["mean"], "std": kid["std"], "subsets": kid["subsets"],
-            "subset_size": kid["subset_size"], "kernel": kid["kernel"], "estimator": "unbiased MMD^2",
+            "subset_size": kid["subset_size"], "subset_size_asked": e.kid_subset_size,
+            "interval": kid_interval(real.features, fake.features, seed=params.seed),
+            "kernel": kid["kernel"], "estimator": "unbiased MMD^2",
             "metric_seed": params.seed, **_sets(real, fake), **fid_provenance(),
-            "note": "unbiased: can be slightly negative for sets from one distribution; subsets equal to the "
-                    "whole set (n <= subset_size) give std 0"}
+            "note": "unbiased: can be slightly negative for sets from one distribution; subsets are capped at half "
+                    "the smaller set, so that they differ and std is their spread at that size"}
 
 
 def precision_recall_record(params: Params, real: FeatureSet, fake: FeatureSet) -> dict:

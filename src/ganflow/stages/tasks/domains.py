@@ -14,8 +14,8 @@ with ``multi`` the columns are independent attributes.
             the real test images in it), beside the untranslated inputs' FID;
             domain_accuracy.json: how often an independent domain classifier (nn/classifier.py,
             trained here on the train split: StarGAN's own D is not independent) assigns a
-            translation to its target domain, per domain and overall, with the classifier's
-            accuracy on real test images for scale
+            translation to its target domain, per domain and overall (overall with a bootstrap
+            interval over test images), with the classifier's accuracy on real test images for scale
   plot      test_samples.png: one row per test input: the input, then its translation into each domain
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ from ganflow.atomic import write_json
 from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.tensors import to_tensor
 from ganflow.errors import DataError, MissingInputError, ParamsError
+from ganflow.metrics.bootstrap import fid_interval, ratio_interval
 from ganflow.models import get_model
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -247,6 +248,7 @@ def evaluate(params: Params, exp: str) -> None:
             continue
         fake_k = fake.features[ends[k] - len(src):ends[k]]
         fid[d] = {"value": fid_between(real.features[dst], fake_k),
+                  "interval": fid_interval(real.features[dst], fake_k, seed=params.seed),
                   "input_as_is": fid_between(real.features[dst], real.features[src]),
                   "n_real": int(dst.sum()), "n_fake": len(src)}
         shown.append(f"{d} {fid[d]['value']:.1f}")
@@ -265,6 +267,9 @@ def evaluate(params: Params, exp: str) -> None:
     real_pred = predict(classifiers, test.images)
     real_acc = float((real_pred == labels).all(axis=1).mean()) if test.exclusive else float((real_pred == labels).mean())
     per_domain, hits, total = {}, 0, 0
+    # Per test image: how many of its translations count and how many land in their domain, so
+    # the interval resamples test images with all their translations (one image is one draw).
+    image_hits, image_tries = np.zeros(len(test.ids)), np.zeros(len(test.ids))
     for k, d in enumerate(test.domains):
         src = labels[:, k] == 0  # their target has d on (exclusive: d alone; multi: d flipped from 0)
         ok = predict(classifiers, translated[src, k])[:, k] == 1
@@ -272,9 +277,15 @@ def evaluate(params: Params, exp: str) -> None:
         per_domain[d] = {"accuracy": float(ok.mean()) if len(ok) else None, "n": int(src.sum()),
                          "input_as_is": float(as_is.mean()) if len(as_is) else None}
         hits, total = hits + int(ok.sum()), total + int(len(ok))
+        image_hits[src] += ok
+        image_tries[src] += 1
+    counted = image_tries > 0
+    interval = (ratio_interval(image_hits[counted], image_tries[counted], seed=params.seed)
+                if counted.sum() >= 2 else None)
     c = params.classifier
     write_json(paths.metric_file(exp, "domain_accuracy"), {
-        "metric": "domain_accuracy", "value": hits / total if total else None, "per_domain": per_domain,
+        "metric": "domain_accuracy", "value": hits / total if total else None, "interval": interval,
+        "per_domain": per_domain,
         "definition": "fraction of the translations into domain d (of test images not in d) that an independent "
                       "classifier assigns to d; input_as_is: the same for the untranslated inputs (chance level "
                       "or below); overall value: pooled over every domain",

@@ -21,10 +21,10 @@ from ganflow.data.images import list_images, load_image, save_image
 from ganflow.data.inference import find_white_box, fit_square, to_channels, unfit
 from ganflow.data.masking import box_mask, paint
 from ganflow.data.tensors import load_paired_folders, to_images, to_tensor
-from ganflow.metrics.bootstrap import rmse_interval
+from ganflow.metrics.bootstrap import mean_interval, psnr_interval, rmse_interval
 from ganflow.metrics.box_kid import DEFINITION as BOX_KID_DEFINITION
-from ganflow.metrics.box_kid import box_kid
-from ganflow.metrics.pixels import masked_rmse, psnr, rmse, ssim
+from ganflow.metrics.box_kid import box_kid, box_kid_interval
+from ganflow.metrics.pixels import masked_rmse, psnr, rmse, ssim, ssim_per_image
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
 from ganflow.provenance import hash_tree
@@ -130,6 +130,7 @@ def evaluate(params: Params, exp: str) -> None:
               "samples_sha256": hash_tree(paths.samples_dir(exp) / "outputs.npz"), **run_provenance(exp)}
     value, baseline, mean_rmse = rmse(out["final"], truth), rmse(white, truth), rmse(mean_fill, truth)
     interval = rmse_interval(out["final"], truth, seed=params.seed)
+    ssim_values = ssim_per_image(out["final"], truth)
     write_json(paths.metric_file(exp, "rmse"), {
         "metric": "rmse", "value": value,
         "definition": "sqrt(mean((output - truth)^2)) over every pixel of every test image, values in [0,1]",
@@ -141,14 +142,16 @@ def evaluate(params: Params, exp: str) -> None:
         "biharmonic_ratio_to_masked_input": rmse(classical, truth) / baseline,
         "box_kid": kids["value"],  # the perceptual number beside it (box_kid.json: its baselines, definition)
         "raw_output": rmse(out["raw"], truth), "inside_mask": masked_rmse(out["final"], truth, mask),
-        "psnr_db": psnr(out["final"], truth), "ssim": ssim(out["final"], truth),
+        "psnr_db": psnr(out["final"], truth), "psnr_interval": psnr_interval(out["final"], truth, seed=params.seed),
+        "ssim": float(ssim_values.mean()), "ssim_interval": mean_interval(ssim_values, seed=params.seed),
         "ssim_masked_input": ssim(white, truth),
         "ssim_definition": "mean over test images of skimage.metrics.structural_similarity(data_range=1)",
         "pasted": bool(out["pasted"]), **common,
     })
 
     write_json(paths.metric_file(exp, "box_kid"), {
-        "metric": "box_kid", **kids, "definition": BOX_KID_DEFINITION,
+        "metric": "box_kid", **kids, "interval": box_kid_interval(truth, out["final"], box_list, seed=params.seed),
+        "definition": BOX_KID_DEFINITION,
         "baselines": "masked_input: the white boxes; mean_fill: the mean training face; biharmonic: "
                      "skimage.restoration.inpaint_biharmonic of the masked input", **common})
 
@@ -157,7 +160,7 @@ def evaluate(params: Params, exp: str) -> None:
     real = reference_set(params, truth, str(masked / "Test" / "Real"))
     masked_input = reference_set(params, white, str(masked / "Test" / "White"))
     fake = generated_set(params, out["final"], str(paths.samples_dir(exp) / "outputs.npz") + ":final")
-    fid = fid_record(real, fake)
+    fid = fid_record(real, fake, seed=params.seed)
     write_json(paths.metric_file(exp, "fid"), {**fid, "masked_input": fid_value(real, masked_input), **common})
     kid = kid_record(params, real, fake)
     write_json(paths.metric_file(exp, "kid"), {
@@ -165,7 +168,8 @@ def evaluate(params: Params, exp: str) -> None:
     train = reference_set(params, training_faces, str(masked / "Training" / "Real"))
     write_sample_metrics(params, exp, real, fake, train, training_faces, out["final"], common)
     print(f"evaluate: {exp}: rmse {value:.5f} [{interval['low']:.5f}, {interval['high']:.5f}] (masked input {baseline:.5f}, mean fill {mean_rmse:.5f}, "
-          f"ratio {value / baseline:.3f}); fid {fid['value']:.2f}; kid {kid['value']:.4f}; "
+          f"ratio {value / baseline:.3f}); fid {fid['value']:.2f} [{fid['interval']['low']:.2f}, "
+          f"{fid['interval']['high']:.2f}] at n = {fid['n_fake']}; kid {kid['value']:.4f}; "
           f"box kid {kids['value']:.4f} (masked input {kids['masked_input']:.4f}, mean fill {kids['mean_fill']:.4f}, "
           f"biharmonic {kids['biharmonic']:.4f})")
 

@@ -5,12 +5,12 @@
   sample    every test input translated: samples/<id>.png, and outputs.npz (ids, fake: float32
             [0, 1], N x H x W x C; has_target: whether the test row has a target)
   evaluate  over the test pairs that have a target (sets such as the homework's Test/ may not):
-            rmse.json   RMSE (bootstrap interval over test images), PSNR and SSIM of the outputs,
+            rmse.json   RMSE, PSNR and SSIM of the outputs (each with a bootstrap interval over test pairs),
                         each beside two no-learning baselines: the input itself (meaningful where
                         input and target share pixels, e.g. day -> night; a label map does not)
                         and the mean training target
-            fid.json / kid.json   outputs against the test targets, at the n stated in the file,
-                        beside the same two baselines
+            fid.json / kid.json   outputs against the test targets, at the n stated in the file
+                        (bootstrap interval over the outputs), beside the same two baselines
             precision_recall.json, memorisation.json (+ memorisation.png): against the test
                         targets, and each output's nearest training target
   plot      test_samples.png: input / output / target triplets
@@ -31,9 +31,9 @@ from ganflow.atomic import write_json
 from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.tensors import to_images, to_tensor
 from ganflow.errors import DataError, MissingInputError
-from ganflow.metrics.bootstrap import rmse_interval
+from ganflow.metrics.bootstrap import mean_interval, psnr_interval, rmse_interval
 from ganflow.metrics.frechet import gaussian_stats
-from ganflow.metrics.pixels import psnr, rmse, ssim
+from ganflow.metrics.pixels import psnr, rmse, ssim_per_image
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
 from ganflow.provenance import hash_tree
@@ -128,8 +128,12 @@ def sample(params: Params, exp: str, model, device: torch.device, out_dir: Path)
 
 
 def _pixel_scores(images: np.ndarray, truth: np.ndarray, seed: int) -> dict:
+    """RMSE, PSNR and SSIM, each with its bootstrap interval over the test pairs (one seed, so the
+    three intervals come from the same draws of test images)."""
+    per_image_ssim = ssim_per_image(images, truth)
     return {"rmse": rmse(images, truth), "interval": rmse_interval(images, truth, seed=seed),
-            "psnr_db": psnr(images, truth), "ssim": ssim(images, truth)}
+            "psnr_db": psnr(images, truth), "psnr_interval": psnr_interval(images, truth, seed=seed),
+            "ssim": float(per_image_ssim.mean()), "ssim_interval": mean_interval(per_image_ssim, seed=seed)}
 
 
 def evaluate(params: Params, exp: str) -> None:
@@ -157,7 +161,8 @@ def evaluate(params: Params, exp: str) -> None:
     scores = {name: _pixel_scores(imgs, truth, params.seed) for name, imgs in images.items()}
     write_json(paths.metric_file(exp, "rmse"), {
         "metric": "rmse", "value": scores["value"]["rmse"], "interval": scores["value"]["interval"],
-        "psnr_db": scores["value"]["psnr_db"], "ssim": scores["value"]["ssim"],
+        "psnr_db": scores["value"]["psnr_db"], "psnr_interval": scores["value"]["psnr_interval"],
+        "ssim": scores["value"]["ssim"], "ssim_interval": scores["value"]["ssim_interval"],
         **{name: scores[name]["rmse"] for name in BASELINES}, "baselines": {n: scores[n] for n in BASELINES},
         "beats_baselines": {n: scores["value"]["rmse"] < scores[n]["rmse"] for n in BASELINES},
         "definition": "sqrt(mean((output - target)^2)) over every pixel of every test pair with a target, values "
@@ -171,7 +176,7 @@ def evaluate(params: Params, exp: str) -> None:
     as_is = reference_set(params, given, f"{folder}/test/A")
     flat = inception_features(params, np.ascontiguousarray(mean_target[:1]))[0]
     generated = generated_set(params, fake, f"{samples}:fake")
-    fid = fid_record(real, generated)
+    fid = fid_record(real, generated, seed=params.seed)
     fid_baselines = {"input_as_is": fid_value(real, as_is), "mean_target": _fid_of_one_image(real, flat)}
     write_json(paths.metric_file(exp, "fid"), {**fid, **fid_baselines, "baseline_definitions": BASELINES, **common})
     kid = kid_record(params, real, generated)

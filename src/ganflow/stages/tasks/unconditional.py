@@ -218,7 +218,7 @@ def write_fid(params: Params, exp: str, dataset: str, images: np.ndarray, common
     n = min(len(train), len(images))
     pick = np.sort(np.random.default_rng(params.seed).choice(len(train), n, replace=False))
     floor = reference_set(params, train[pick], f"{pairs}/train ({n} of {len(train)}, seed {params.seed})")
-    record = {**fid_record(real, fake), "train_images_vs_test": {
+    record = {**fid_record(real, fake, seed=params.seed), "train_images_vs_test": {
         "value": fid_value(real, floor), "n": n, "set": floor.describe(),
         "meaning": "real training images scored like the samples: the floor a perfect generator would reach"},
         **common}

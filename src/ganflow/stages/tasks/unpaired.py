@@ -8,7 +8,8 @@
   evaluate  fid.json: FID per direction (translations vs the real test images of the target
             domain), beside the untranslated inputs' FID; rmse.json, where dataset.json declares
             truth pairs for the test split (the offline photo/sketch set does): RMSE per direction
-            against the truth, beside two no-learning baselines, and the cycle's RMSE
+            against the truth, beside two no-learning baselines, and the cycle's RMSE; each
+            direction's FID and RMSE with a bootstrap interval (metrics/bootstrap.py)
   plot      test_samples.png: input / translated / reconstructed (/ truth) rows, A -> B then B -> A
 
 Truth pairs (dataset.json ``truth_pairs``): test ids ``<key><suffix A>`` in A and
@@ -27,6 +28,7 @@ from ganflow.atomic import write_json
 from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.tensors import to_images, to_tensor
 from ganflow.errors import DataError, MissingInputError
+from ganflow.metrics.bootstrap import fid_interval, rmse_interval
 from ganflow.metrics.pixels import rmse
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -166,7 +168,9 @@ def evaluate(params: Params, exp: str) -> None:
     fid, shown = {}, []
     for name, (src, dst) in DIRECTIONS.items():
         fake = generated_set(params, out[f"fake_{dst}"], f"{paths.samples_dir(exp)}/outputs.npz:fake_{dst}")
-        fid[name] = {"value": fid_value(ref[dst], fake), "input_as_is": fid_value(ref[dst], ref[src]),
+        fid[name] = {"value": fid_value(ref[dst], fake),
+                     "interval": fid_interval(ref[dst].features, fake.features, seed=params.seed),
+                     "input_as_is": fid_value(ref[dst], ref[src]),
                      "n_real": ref[dst].n, "n_fake": fake.n, "reference": f"real test images of domain {dst}",
                      "reference_images_sha256": ref[dst].stats.images_sha256}
         shown.append(f"{name} {fid[name]['value']:.2f} (as is {fid[name]['input_as_is']:.2f})")
@@ -187,7 +191,9 @@ def evaluate(params: Params, exp: str) -> None:
             continue
         i, j = (np.array(v) for v in zip(*pairs))
         truth = imgs[dst][j]
-        rm[name] = {"value": rmse(out[f"fake_{dst}"][i], truth), "input_as_is": rmse(imgs[src][i], truth),
+        rm[name] = {"value": rmse(out[f"fake_{dst}"][i], truth),
+                    "interval": rmse_interval(out[f"fake_{dst}"][i], truth, seed=params.seed) if len(pairs) >= 2 else None,
+                    "input_as_is": rmse(imgs[src][i], truth),
                     "mean_target": rmse(np.broadcast_to(train_mean[dst], truth.shape), truth),
                     "cycle": cycle, "n_pairs": len(pairs)}
         shown.append(f"rmse {name} {rm[name]['value']:.4f} (mean target {rm[name]['mean_target']:.4f})")
