@@ -68,6 +68,13 @@ def _loop_interval(statistic, n, resamples, seed, level=0.95):
     return tuple(np.percentile(values, [2.5, 97.5]))
 
 
+def _loop_shifted_interval(statistic, n, resamples, seed):
+    """FID's and KID's rule: the percentile ends moved by value - median of the replicates."""
+    values = np.array([statistic(idx) for idx in resample_indices(n, resamples, seed)])
+    shift = statistic(np.arange(n)) - np.median(values)
+    return tuple(np.percentile(values, [2.5, 97.5]) + shift)
+
+
 @pytest.mark.parametrize("n, m, d", [(30, 25, 8), (20, 30, 64), (40, 18, 16)])
 def test_fid_interval_is_the_bootstrap_of_fid_over_the_generated_features(n, m, d):
     rng = np.random.default_rng(n + d)
@@ -76,7 +83,8 @@ def test_fid_interval_is_the_bootstrap_of_fid_over_the_generated_features(n, m, 
     mu_r, sigma_r = gaussian_stats(real)
     # pytorch-fid's sqrtm where the drawn covariance is full rank, the eigen route where it is not
     reference = frechet_distance_sqrtm_reference if d < n // 2 else frechet_distance
-    low, high = _loop_interval(lambda idx: reference(*gaussian_stats(fake[idx]), mu_r, sigma_r), n, 60, 5)
+    low, high = _loop_shifted_interval(lambda idx: reference(*gaussian_stats(fake[idx]), mu_r, sigma_r),
+                                       n, 60, 5)
     assert ours["low"] == pytest.approx(low, rel=1e-6) and ours["high"] == pytest.approx(high, rel=1e-6)
     assert (ours["resamples"], ours["seed"], ours["n"], ours["level"]) == (60, 5, n, 0.95)
 
@@ -90,9 +98,22 @@ def test_kid_interval_is_the_bootstrap_of_the_whole_set_unbiased_mmd():
         return mmd2_unbiased(polynomial_kernel(f, f), polynomial_kernel(real, real), polynomial_kernel(f, real))
 
     ours = kid_interval(real, fake, resamples=300, seed=2)
-    low, high = _loop_interval(kid, 24, 300, 2)
+    low, high = _loop_shifted_interval(kid, 24, 300, 2)
     assert ours["low"] == pytest.approx(low, abs=1e-12) and ours["high"] == pytest.approx(high, abs=1e-12)
     assert ours["n"] == 24 and ours["seed"] == 2
+
+
+def test_fid_and_kid_intervals_hold_the_value_where_the_raw_replicates_lie_above_it():
+    """At n = 20 in 2048-d a resample's repeated images raise FID above the value; the interval
+    keeps the replicates' spread but is centred on the value, and records the shift."""
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(40, 2048)), rng.normal(0.1, 1.0, size=(20, 2048))
+    fid = fid_interval(real, fake, resamples=40, seed=1)
+    value = frechet_distance(*gaussian_stats(fake), *gaussian_stats(real))
+    assert fid["resample_shift"] < 0 and fid["low"] <= value <= fid["high"]
+    kid = kid_interval(real, fake, resamples=200, seed=1)
+    assert kid["low"] <= mmd2_unbiased(polynomial_kernel(fake, fake), polynomial_kernel(real, real),
+                                       polynomial_kernel(fake, real)) <= kid["high"]
 
 
 def test_psnr_and_ssim_intervals_resample_test_images():

@@ -163,20 +163,33 @@ def fid_replicates(real: np.ndarray, fake: np.ndarray, idx: np.ndarray) -> np.nd
     return out
 
 
+def shifted_feature_interval(replicates: np.ndarray, value: float, *, level: float, resamples: int,
+                             seed: int, n: int, method: str) -> dict:
+    """The percentile interval moved by ``value - median(replicates)``: the spread, centred on the value.
+
+    A resample repeats about 37% of the generated images, and FID (KID much less) grows as a set's
+    distinct images shrink, so the raw replicates sit above the value (on 20 random 2048-d
+    features: FID 3963, replicates' 95% [3982, 4061]). Removing the replicates' own median shift
+    keeps their spread and puts the value inside it; the shift is recorded.
+    """
+    rec = interval_record(replicates, level=level, resamples=resamples, seed=seed, n=n,
+                          method=method + "; shifted by value - median(replicates)")
+    shift = float(value - np.median(replicates))
+    return {**rec, "low": rec["low"] + shift, "high": rec["high"] + shift, "resample_shift": shift}
+
+
 def fid_interval(real: np.ndarray, fake: np.ndarray, *, resamples: int = FEATURE_RESAMPLES, seed: int = 0,
                  level: float = DEFAULT_LEVEL) -> dict:
     """Bootstrap interval of FID(fake, real) over the generated images, at the generated count n.
 
-    A resample repeats some images (about 63% distinct), which lowers the rank of its covariance;
-    FID's small-n bias therefore pushes replicates up, and the interval can sit above the value.
-    It is the spread of FID at this n, not a confidence interval for FID at infinite n.
+    It is the spread of FID at this n (which images the generator happened to produce), centred on
+    the value (``shifted_feature_interval``), not a confidence interval for FID at infinite n.
     """
     real, fake = _check_pair(real, fake)
     idx = resample_indices(len(fake), resamples, seed)
-    rec = interval_record(fid_replicates(real, fake, idx), level=level, resamples=resamples, seed=seed,
-                          n=len(fake), method=FEATURE_METHOD)
-    return {**rec, "note": "resamples repeat images, which adds to FID's small-n bias: the interval is FID's "
-                           "spread at this n and may lie above the value"}
+    value = float(fid_replicates(real, fake, np.arange(len(fake))[None])[0])
+    return shifted_feature_interval(fid_replicates(real, fake, idx), value, level=level, resamples=resamples,
+                                    seed=seed, n=len(fake), method=FEATURE_METHOD)
 
 
 def kid_replicates(real: np.ndarray, fake: np.ndarray, idx: np.ndarray, degree: int = 3,
@@ -209,8 +222,8 @@ def kid_interval(real: np.ndarray, fake: np.ndarray, *, resamples: int = DEFAULT
     """Bootstrap interval of the whole-set unbiased KID over the generated images, at their n."""
     real, fake = _check_pair(real, fake)
     idx = resample_indices(len(fake), resamples, seed)
-    rec = interval_record(kid_replicates(real, fake, idx, degree, coef0), level=level, resamples=resamples,
-                          seed=seed, n=len(fake),
-                          method=FEATURE_METHOD + "; each replicate the unbiased MMD^2 of the whole drawn set")
-    return {**rec, "note": "a repeated image counts as its own neighbour, which raises the replicates a little: "
-                           "the interval is KID's spread at this n"}
+    value = float(kid_replicates(real, fake, np.arange(len(fake))[None], degree, coef0)[0])
+    return shifted_feature_interval(kid_replicates(real, fake, idx, degree, coef0), value, level=level,
+                                    resamples=resamples, seed=seed, n=len(fake),
+                                    method=FEATURE_METHOD + "; each replicate the unbiased MMD^2 of the whole "
+                                                            "drawn set")
