@@ -15,6 +15,7 @@ from conftest import ROOT
 from ganflow.cli import main as ganflow_main
 from ganflow.cli import run as ganflow_run
 from ganflow.errors import StatsError
+from ganflow.stages.seeds import spread
 
 
 def _iv(low, high, n, resamples=2000):
@@ -47,8 +48,9 @@ def results(tmp_path, monkeypatch):
                                         "mean_fill": 0.0115, "biharmonic": 0.0067})
     _write(r / "pix2pix/fid.json", {"metric": "fid", "value": 61.3, "interval": _iv(66.2, 80.4, 20, 200),
                                     "masked_input": 136.9, "n_fake": 20, "n_real": 20})
-    _write(r / "pix2pix/seeds.json", {"k": 3, "metrics": {"rmse:value": {
-        "mean": 0.03904, "std": 0.00081, "values": [0.03972, 0.03814, 0.03924]}}})
+    # seeds.json as `ganflow seeds` writes it: spread() over each seed's metric files
+    _write(r / "pix2pix/seeds.json", {"k": 3, "metrics": spread(
+        {seed: {"rmse.json": {"value": v}} for seed, v in enumerate([0.03972, 0.03814, 0.03924])})})
     _write(r / "cyclegan/model/run.json", {"task": "unpaired", "dataset": "photo_edges", "params": {"train": {
         "steps": 2000}}, "numerics": {**NUMERICS, "cpu_model": "Intel Xeon 8481C", "isa": "AVX512", "threads": 1}})
     _write(r / "cyclegan/fid.json", {"metric": "fid", "A2B": 296.8, "directions": {
@@ -72,7 +74,7 @@ def test_tables_print_values_intervals_baselines_seeds_and_machine(results, caps
     assert "| mean training face pasted in the box | 0.04876 | 0.258 |  | 0.0115 |  |  |" in lines
     assert "| biharmonic inpainting (scikit-image) | 0.03906 | 0.207 |  | 0.0067 |  |  |" in lines
     assert "| pix2pix, 1,500 steps | 0.03972 [0.0343, 0.0448] | 0.211 | 0.108 | 0.00036 | 61.3 [66.2, 80.4] " \
-           "| 0.03904 ± 0.00081 (3 seeds) |" in lines
+           "| 0.039033 ± 0.00081 (3 seeds) |" in lines
     assert "| pix2pix_tiny | not run |  |  |  |  |  |" in lines
     assert "Machine (run.json numerics): pix2pix: AMD EPYC 7B13, ISA AVX2, 2 thread(s), torch 2.13.0+cpu" in lines
 

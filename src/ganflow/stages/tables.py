@@ -137,7 +137,7 @@ def ratio(v) -> str:
 
 
 def seed_spread(r: Run, key: str, digits: int = 4) -> str:
-    """``mean ± std (K seeds)`` of seeds.json's "<file>:<key>", or "" without one."""
+    """``mean ± std (K seeds)`` of seeds.json's "<file>.json:<key>", or "" without one."""
     if not r.seeds:
         return ""
     s = (r.seeds.get("metrics") or {}).get(key)
@@ -206,7 +206,7 @@ def inpaint_table(runs: list[Run]) -> list[str]:
                      ratio(_get(m_rm, "ratio_to_masked_input")), num(_get(m_rm, "inside_mask")),
                      with_interval(_get(m_bk, "value"), interval_for(m_bk or {}, "box_kid"), 3),
                      with_interval(_get(m_fid, "value"), interval_for(m_fid or {}, "fid")),
-                     seed_spread(r, "rmse:value", 5)])
+                     seed_spread(r, "rmse.json:value", 5)])
     return md_table(header, rows)
 
 
@@ -224,7 +224,7 @@ def paired_table(runs: list[Run]) -> list[str]:
                      with_interval(rm.get("psnr_db"), rm.get("psnr_interval")),
                      with_interval(rm.get("ssim"), rm.get("ssim_interval"), 3),
                      with_interval(fid.get("value"), fid.get("interval")),
-                     with_interval(kid.get("value"), kid.get("interval"), 3), seed_spread(r, "rmse:value")])
+                     with_interval(kid.get("value"), kid.get("interval"), 3), seed_spread(r, "rmse.json:value")])
         for name, label in (("input_as_is", "the input as is"), ("mean_target", "the mean training target")):
             b = (rm.get("baselines") or {}).get(name) or {}
             rows.append([f"{label} (no learning)", with_interval(b.get("rmse"), b.get("interval")),
@@ -269,7 +269,7 @@ def domains_table(runs: list[Run]) -> list[str]:
         rows.append([f"{r.exp}, {steps_of(r)}", with_interval(acc.get("value"), acc.get("interval"), 3),
                      f"{num(min(as_is), 3)}-{num(max(as_is), 3)}" if as_is else "",
                      num((acc.get("classifier") or {}).get("real_test_accuracy"), 3),
-                     f"{num(min(fids))}-{num(max(fids))}" if fids else "", seed_spread(r, "domain_accuracy:value", 3)])
+                     f"{num(min(fids))}-{num(max(fids))}" if fids else "", seed_spread(r, "domain_accuracy.json:value", 3)])
     return md_table(header, rows)
 
 
@@ -290,7 +290,7 @@ def generated_table(runs: list[Run]) -> list[str]:
                      f'"{worst[0]}": {num(worst[1], 2)}' if worst else "",
                      ", ".join(str(k) for k in c.get("missing_classes", [])) if c else "",
                      with_interval(fid.get("value"), fid.get("interval")),
-                     num((fid.get("train_images_vs_test") or {}).get("value")), seed_spread(r, "fid:value")])
+                     num((fid.get("train_images_vs_test") or {}).get("value")), seed_spread(r, "fid.json:value")])
     return md_table(header, rows)
 
 
