@@ -13,7 +13,7 @@ from ganflow.models.base import DataInfo, Phase
 from ganflow.models.cyclegan import CycleGAN, CycleGANConfig
 from ganflow.models.pix2pix import Pix2Pix, Pix2PixConfig
 from ganflow.models.stargan import StarGAN, StarGANConfig
-from ganflow.train import device as device_mod
+from ganflow import machine
 from ganflow.train.device import amp_dtype, amp_note
 from ganflow.train.losslog import LossLog, NonFiniteLoss
 from ganflow.train.loop import LoopSettings, train
@@ -173,13 +173,21 @@ def test_training_stops_on_an_infinite_loss_before_any_checkpoint_holds_it(tmp_p
 # -- mixed precision on CPU --------------------------------------------------------------------
 
 
-def test_cpu_amp_is_bf16_only_where_the_cpu_has_bf16(monkeypatch):
+@pytest.mark.parametrize("avx512_bf16,amx_bf16,expected,note", [
+    (True, True, torch.bfloat16, None),
+    (False, True, torch.bfloat16, None),
+    (True, False, None, "avx512_bf16 but no amx_bf16"),
+    (False, False, None, "no bf16 instructions"),
+])
+def test_cpu_amp_is_bf16_only_where_the_cpu_has_amx(monkeypatch, avx512_bf16, amx_bf16, expected, note):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(device_mod, "cpu_has_bf16", lambda: True)
-    assert amp_dtype(cpu, True) is torch.bfloat16 and amp_note(cpu, True) is None
-    monkeypatch.setattr(device_mod, "cpu_has_bf16", lambda: False)
-    assert amp_dtype(cpu, True) is None
-    assert "no bf16" in amp_note(cpu, True) and "fp32" in amp_note(cpu, True)
+    flags = {"avx512_bf16": avx512_bf16, "amx_bf16": amx_bf16}
+    monkeypatch.setattr(machine, "cpu_flags", lambda: flags)
+    assert amp_dtype(cpu, True) is expected
+    if note is None:
+        assert amp_note(cpu, True) is None
+    else:
+        assert note in amp_note(cpu, True) and amp_note(cpu, True).endswith("training in fp32")
     assert amp_dtype(cpu, False) is None and amp_note(cpu, False) is None
 
 
