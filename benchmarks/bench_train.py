@@ -1,9 +1,27 @@
-"""Training, sampling and FID throughput of every registered model, and the fraction of peak.
+"""Training step benchmarks: ganflow's train_step against a reference pix2pix step, and every model's throughput.
 
-    python benchmarks/bench_train.py                  # 2 threads, 5 timed steps per row (medians)
-    python benchmarks/bench_train.py --threads 8 --steps 10
+    python benchmarks/bench_train.py                         # the step table: 128 px, medians of 5, 2 threads
+    python benchmarks/bench_train.py --size 256 --repeats 7  # the classic size (issue 19's)
+    python benchmarks/bench_train.py --size 64 --repeats 3   # a quick check
+    python benchmarks/bench_train.py --models                # the per-model table (below)
 
-Prints ONE table.  Each row runs in a fresh process, so its peak memory (ru_maxrss of that
+The step table (the default) times, in one process, contenders on the same networks, alternating
+them step by step (the order rotated every round) so that a change in the machine's load hits all
+of them alike; each number is the median of --repeats steps after one warm-up step.
+  U-Net-<size> + 70x70 PatchGAN, batch 1, RGB (ganflow's own UNetGenerator and PatchDiscriminator):
+    reference        junyanz's Pix2PixModel.optimize_parameters restated here: forward G; D's
+                     requires_grad on; backward_D on (fake.detach(), real), 0.5 (fake + real) BCE
+                     with logits; optimizer_D.step; D's requires_grad off; backward_G = GAN + 100 L1;
+                     optimizer_G.step
+    naive            the stepping code ganflow's loop ran before train_step: each phase's loss, a
+                     float() of every term, a backward through everything (D's weight gradients
+                     computed in G's phase and discarded), the optimiser step
+    train_step       ganflow.train.step.train_step, fp32 / channels_last / bf16 CPU autocast (bf16
+                     only on a CPU with bf16 instructions: elsewhere torch emulates it, slower)
+  pix2pix_tiny at its params.yaml size, batch 16: naive vs train_step (fp32, channels_last).
+Ratios: the reference's (or naive's) seconds per step divided by the contender's (> 1: faster).
+
+--models prints ONE table of every model.  Each row runs in a fresh process, so its peak memory (ru_maxrss of that
 process: the high-water mark of everything the row allocated, interpreter and torch included)
 belongs to that row alone.  Every process first times a large matmul (2048^3, float32, the same
 threads): the "peak" the row's fraction is taken against, measured seconds before the row on a
@@ -12,7 +30,7 @@ numbers do not.  FLOPs of a training step are counted by torch's FlopCounterMode
 and matmuls, forward and backward; elementwise work not counted, so the fraction is a slight
 underestimate of the work done).
 
-Rows:
+Rows of --models:
   train <exp>          the experiment's model at its params.yaml size and batch (synthetic
                        batches of the right shape: the data need not be prepared), channels-first
                        and channels_last ("CL") side by side
@@ -100,11 +118,8 @@ def _build(exp: str | None, overrides: dict | None = None):
 
 
 def _train_step(model, batch):
-    for phase in model.phases(0):
-        terms = phase.loss(batch)
-        phase.opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        phase.opt.step()
+    from ganflow.train.step import train_step
+    train_step(model, batch, 0)  # what the loop runs
 
 
 def _row(kind: str, exp: str | None, threads: int, steps: int, overrides: dict | None = None,
@@ -160,10 +175,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5, help="timed steps per row (median)")
-    ap.add_argument("--only", default="", help="comma-separated experiments (default: one per model)")
+    ap.add_argument("--only", default="", help="--models: comma-separated experiments (default: one per model)")
+    ap.add_argument("--models", action="store_true", help="the per-model throughput table instead of the step table")
+    ap.add_argument("--size", type=int, default=128, help="step table: image size of the U-Net pix2pix (256: the classic)")
+    ap.add_argument("--repeats", type=int, default=5, help="step table: timed steps per contender (median)")
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(ROOT / "src"))
+    if not args.models:
+        import step_table  # benchmarks/step_table.py, beside this script
+        from ganflow.params import load_params
+        p = load_params(ROOT / "params.yaml")
+        tiny_size = p.dataset(p.experiment("pix2pix_tiny").dataset).image_size
+        print(step_table.run(args.size, args.repeats, args.threads, tiny_size))
+        return 0
     from ganflow.params import load_params
     params = load_params(ROOT / "params.yaml")
     exps, seen = [], set()

@@ -15,6 +15,7 @@ from ganflow.nn.resnet import ResnetGenerator
 from ganflow.train.checkpoint import load_checkpoint
 from ganflow.train.loop import LoopSettings, train
 from ganflow.train.schedules import linear_decay, linear_decay_factor
+from ganflow.train.step import train_step
 
 
 def _cyclegan(seed=0, **cfg):
@@ -43,16 +44,13 @@ def _domains(n=6, seed=0, multi=False):
 
 
 def _steps(model, batch, steps):
-    """Run the model's phases as the loop does; return {phase_term: value} and which phases ran."""
+    """Run the loop's train_step; return {phase_term: value} and which phases ran (each phase
+    logs a "<phase>_total")."""
     logged, ran = {}, []
     for step in steps:
-        for phase in model.phases(step):
-            terms = phase.loss(batch)
-            phase.opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            phase.opt.step()
-            ran.append((step, phase.name))
-            logged.update({f"{phase.name}_{k}": float(v.detach()) for k, v in terms.items()})
+        terms = train_step(model, batch, step)
+        ran += [(step, k[:-len("_total")]) for k in terms if k.endswith("_total")]
+        logged.update({k: float(v) for k, v in terms.items()})
     return logged, ran
 
 

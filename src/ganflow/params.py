@@ -95,7 +95,7 @@ class TrainParams(Strict):
     beta2: float = Field(_d("train.beta2"), ge=0, lt=1)
     seed: int = _d("train.seed")
     device: Literal["auto", "cpu", "cuda", "mps"] = _d("train.device")
-    amp: bool = _d("train.amp")  # only takes effect on CUDA
+    amp: bool = _d("train.amp")  # CUDA (bf16 or fp16), CPUs with AMX-BF16 (bf16); else fp32
     threads: PositiveInt | None = _d("train.threads")  # torch intra-op threads; Snakemake passes its `threads:`
     log_every: PositiveInt = _d("train.log_every")
     snapshot_every: PositiveInt = _d("train.snapshot_every")

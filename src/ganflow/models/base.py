@@ -2,7 +2,8 @@
 
 A phase is one optimiser step on one loss: ``D`` then ``G`` for most GANs, ``D`` n_critic times
 for WGAN-GP.  The loop (train/loop.py) owns stepping, AMP, logging, checkpoints and snapshots;
-a model owns only its networks and its losses.
+a model owns only its networks and its losses.  One step of all phases is train/step.py's
+``train_step``, which also freezes what a phase does not update.
 """
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ class Phase:
     name: str                                        # "D" or "G": the prefix of its terms in losses.csv
     opt: torch.optim.Optimizer
     loss: Callable[[Batch], dict[str, torch.Tensor]]  # must contain "total"
-    params: list[nn.Parameter] | None = None          # what it updates (others are frozen meanwhile)
+    # What it updates (None: all of opt's parameters).  train/step.py differentiates only these, so
+    # every other parameter gets no gradient during the phase (frozen meanwhile).
+    params: list[nn.Parameter] | None = None
 
 
 @dataclass(frozen=True)

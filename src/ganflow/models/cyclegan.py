@@ -47,12 +47,6 @@ class CycleGANConfig(NetConfig):
     decay_from: float = Field(0.5, ge=0, le=1)  # fraction of training after which the rate decays linearly
 
 
-def set_requires_grad(nets, flag: bool) -> None:
-    for net in nets:
-        for p in net.parameters():
-            p.requires_grad_(flag)
-
-
 @register("cyclegan", task="unpaired")
 class CycleGAN(GAN):
     Config = CycleGANConfig
@@ -95,8 +89,7 @@ class CycleGAN(GAN):
     def g_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         a, b = batch["A"], batch["B"]
         cfg = self.cfg
-        # The critics are fixed here: no gradients are computed for their weights.
-        set_requires_grad([self.D_A, self.D_B], False)
+        # The critics are fixed here: train_step differentiates only this phase's parameters (G's).
         fake_b, fake_a = self.G_A(a), self.G_B(b)
         rec_a, rec_b = self.G_B(fake_b), self.G_A(fake_a)
         adv_a = gan_loss(self.D_A(fake_b), True, cfg.gan_loss)
@@ -113,7 +106,6 @@ class CycleGAN(GAN):
 
     def d_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         a, b = batch["A"], batch["B"]
-        set_requires_grad([self.D_A, self.D_B], True)
         if self._fakes is None:  # D without a preceding G phase (not the usual order)
             with torch.no_grad():
                 self._fakes = (self.G_B(b), self.G_A(a))

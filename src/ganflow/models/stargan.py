@@ -146,14 +146,10 @@ class StarGAN(TwoPlayerGAN):
     def g_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         x, c_org = batch["image"], batch["label"]
         c_trg = self.shuffled(c_org)
-        for p in self.D.parameters():  # D is fixed: no gradients for its weights
-            p.requires_grad_(False)
-        try:
-            fake = self.G(x, c_trg)
-            src, cls_logits = self.D(fake)
-        finally:
-            for p in self.D.parameters():
-                p.requires_grad_(True)
+        # D is fixed: train_step differentiates only this phase's parameters (G's), so autograd
+        # computes no gradients for D's weights.
+        fake = self.G(x, c_trg)
+        src, cls_logits = self.D(fake)
         adv = -src.mean()
         cls = self.classification_loss(cls_logits, c_trg)
         rec = F.l1_loss(self.G(fake, c_org), x)

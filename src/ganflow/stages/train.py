@@ -24,7 +24,7 @@ from ganflow.stages import paths
 from ganflow.stages.tasks import task_for
 from ganflow.train.checkpoint import FOR_INFERENCE, FOR_RESUME, load_checkpoint, params_diff, save_checkpoint
 from ganflow.train import distributed
-from ganflow.train.device import compile_networks, configure_torch, pick_device
+from ganflow.train.device import amp_dtype, amp_note, compile_networks, configure_torch, pick_device
 from ganflow.train.loop import LoopSettings, NonFiniteLoss, train
 
 N_SNAPSHOT = 16
@@ -53,11 +53,14 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
     except ValueError as err:
         raise ParamsError(f"train.{exp}.load_size: {err}") from None
 
+    dtype = amp_dtype(device, t.amp)
     record = {
         "experiment": exp, "model": e.model, "dataset": e.dataset, "task": e.task,
         "params": {"experiment": e.model_dump(mode="json"), "train": t.model_dump(mode="json")},
         "code": code_version(), "packages": package_versions(), "device": str(device),
         "numerics": numerics(device),  # what decides the bits: ganflow reproduce compares bit for bit only on a match
+        # what train.<exp>.amp became here (numerics' cpu_flags say whether bf16 / AMX exist)
+        "amp_dtype": None if dtype is None else str(dtype).removeprefix("torch."),
         "deterministic": device.type == "cpu",
         "data": {"path": str(data_dir), "sha256": hash_tree(data_dir)},
         "n_parameters": {name: sum(p.numel() for p in getattr(model, name).parameters())
@@ -82,6 +85,9 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
             shutil.rmtree(resume_dir, ignore_errors=True)
         resume_dir.mkdir(parents=True, exist_ok=True)
         write_json(resume_dir / "run.json", record)  # the run record exists before the first step
+        note = amp_note(device, t.amp)
+        if note:
+            print(f"train: {note}")
 
     fixed = {k: v[:N_SNAPSHOT] for k, v in tensors.items()}
 

@@ -6,6 +6,7 @@ import os
 
 import torch
 from ganflow.errors import ParamsError
+from ganflow.machine import cpu_bf16_autocast_pays, cpu_has_bf16
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -21,10 +22,28 @@ def pick_device(preference: str = "auto") -> torch.device:
 
 
 def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    """bf16 where the GPU has it (no loss scaling needed), else fp16 with a GradScaler; none on CPU."""
-    if not enabled or device.type != "cuda":
+    """bf16 where the GPU has it (no loss scaling needed), else fp16 with a GradScaler; on CPU bf16
+    only where it pays (AMX-BF16: machine.cpu_bf16_autocast_pays), since without AMX it is no
+    faster than fp32 for ganflow's networks (and torch emulates it without any bf16 instructions);
+    None (fp32) otherwise."""
+    if not enabled:
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_bf16_autocast_pays():
+        return torch.bfloat16
+    return None
+
+
+def amp_note(device: torch.device, enabled: bool) -> str | None:
+    """One line saying why mixed precision was asked for (train.<exp>.amp) but is not used here."""
+    if not enabled or amp_dtype(device, enabled) is not None:
+        return None
+    if device.type == "cpu" and cpu_has_bf16():
+        return "amp: this CPU has avx512_bf16 but no amx_bf16, where bf16 is no faster than fp32: training in fp32"
+    if device.type == "cpu":
+        return "amp: this CPU has no bf16 instructions (avx512_bf16 / amx_bf16): training in fp32"
+    return f"amp: no mixed precision on {device.type}: training in fp32"
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

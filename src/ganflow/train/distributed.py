@@ -52,12 +52,13 @@ class Distributed:
         k = n // self.world_size
         return {key: v[self.rank * k:(self.rank + 1) * k] for key, v in batch.items()}
 
-    def mean_values(self, terms: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Loss terms averaged over the ranks: the global batch's values (every rank sees the same,
-        so a non-finite loss stops every rank at once instead of leaving the others waiting)."""
-        flat = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
+    def mean(self, flat: torch.Tensor) -> torch.Tensor:
+        """A flat tensor of loss terms averaged over the ranks: the global batch's values (every
+        rank sees the same, so a non-finite loss stops every rank at once instead of leaving the
+        others waiting)."""
+        flat = flat.clone()
         dist.all_reduce(flat)
-        return dict(zip(terms, (flat / self.world_size).tolist()))
+        return flat / self.world_size
 
     def average_grads(self, opt: torch.optim.Optimizer) -> None:
         """Average the gradients of ``opt``'s parameters over the ranks, in one flat all-reduce."""

@@ -1,11 +1,13 @@
 """The one training loop: every GAN trains here, whatever its phases and losses.
 
-It owns what models should not: stepping the optimisers, mixed precision, the loss log,
-non-finite-loss checks, checkpoints for resume, and fixed-input sample snapshots.
+It owns what models should not: mixed precision, the loss log, non-finite-loss checks,
+checkpoints for resume, and fixed-input sample snapshots; one step of the optimisers is
+train/step.py's train_step, which the tests and benchmarks call too.  The loss terms stay on the
+device between logged steps (train/losslog.py): a step that neither logs nor checkpoints makes
+no host-device sync.
 """
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -14,13 +16,14 @@ from typing import Callable
 
 import torch
 
-from ganflow.errors import TrainingError
 from ganflow.data.tensors import BatchStream
 from ganflow.models.base import GAN
 from ganflow.train.checkpoint import save_checkpoint
-from ganflow.train.device import amp_dtype, autocast
+from ganflow.train.device import amp_dtype
 from ganflow.train.distributed import Distributed
+from ganflow.train.losslog import LossLog, NonFiniteLoss  # noqa: F401  (NonFiniteLoss: the loop's error)
 from ganflow.train.progress import Progress
+from ganflow.train.step import train_step
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,6 @@ class LoopSettings:
     device: torch.device
     amp: bool
     channels_last: bool = False  # NHWC weights and batches (train.<exp>.channels_last)
-
-
-class NonFiniteLoss(TrainingError, RuntimeError):
-    pass
 
 
 def _to(batch: dict, device: torch.device, channels_last: bool = False) -> dict:
@@ -83,28 +82,15 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
                         "cuda": torch.cuda.get_rng_state_all() if s.device.type == "cuda" else []},
                 "losses": rows, "wall_time": wall0 + time.perf_counter() - t0}
 
+    losses = LossLog(reduce=None if ddp is None else ddp.mean,
+                     where=f"; the last good checkpoint is kept at {ckpt_path}")
     t0 = time.perf_counter()
     # a bar on a terminal, a line every 4% in a log (train/progress.py)
     progress = Progress(s.steps, step, f"train {meta.get('experiment', '')}", enabled=main)
     while step < s.steps:
         batch = next(batches)
         batch = _to(batch if ddp is None else ddp.shard(batch), s.device, s.channels_last)
-        logged: dict[str, float] = {}
-        for phase in model.phases(step):
-            with autocast(s.device, dtype):
-                terms = phase.loss(batch)
-            values = {k: float(v.detach()) for k, v in terms.items()} if ddp is None else ddp.mean_values(terms)
-            for k, value in values.items():
-                if not math.isfinite(value):
-                    raise NonFiniteLoss(f"loss {phase.name}_{k} became {value} at step {step}; "
-                                        f"the last good checkpoint is kept at {ckpt_path}")
-                logged[f"{phase.name}_{k}"] = value
-            phase.opt.zero_grad(set_to_none=True)
-            scaler.scale(terms["total"]).backward()
-            if ddp is not None:
-                ddp.average_grads(phase.opt)
-            scaler.step(phase.opt)
-        scaler.update()
+        losses.add(step, train_step(model, batch, step, scaler, dtype, ddp))
         with warnings.catch_warnings():
             # A model may skip an optimiser on some steps (StarGAN's G: one step in n_critic);
             # the schedule is a function of the step all the same.
@@ -113,6 +99,10 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
                 sched.step()
         step += 1
         log_now = step % s.log_every == 0 or step == s.steps
+        save_now = step % s.checkpoint_every == 0 and step < s.steps
+        # The host sync; raises on NaN / inf.  Before a checkpoint too, so that none holds weights
+        # a non-finite loss has touched; on every rank alike (under torchrun it is a collective).
+        logged = losses.check() if log_now or save_now else None
         if log_now:
             rows.append({"step": step, "wall_time": round(wall0 + time.perf_counter() - t0, 3), **logged})
         progress.update(step, logged if log_now else None)
@@ -120,7 +110,7 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
             model.eval()
             snapshot(step)
             model.train()
-        if main and step % s.checkpoint_every == 0 and step < s.steps:
+        if main and save_now:
             save_checkpoint(ckpt_path, state())
     progress.close()
     final = state()
