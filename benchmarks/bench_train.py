@@ -103,7 +103,7 @@ def _build(exp: str | None, overrides: dict | None = None):
     params = load_params(ROOT / "params.yaml")
     e, t = params.experiment(exp), params.train[exp]
     d = params.dataset(e.dataset)
-    channels = 3 if e.task == "unpaired" else 1  # the offline sets: RGB photo/edges, else grey
+    channels = 3 if e.task in ("unpaired", "paired") else 1  # the offline sets: RGB photos (+ edges), else grey
     n_classes = {"domains": len(t.net.get("domains") or range(10)), "labelled": 10, "captioned": 10}.get(e.task, 0)
     text_dim = params.text_encoder[e.dataset].embed_dim if e.task == "captioned" and e.dataset in params.text_encoder \
         else (64 if e.task == "captioned" else 0)

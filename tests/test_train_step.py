@@ -197,3 +197,12 @@ def test_train_step_under_bf16_autocast_keeps_fp32_weights():
     terms = train_step(model, _paired(), 0, dtype=torch.bfloat16)
     assert all(torch.isfinite(v.float()) for v in terms.values())
     assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in model.parameters())
+
+
+def test_every_stage_turns_cudnn_autotuning_off_for_reproducible_kernels(monkeypatch):
+    """configure_torch (called first by train, sample and evaluate) leaves cuDNN's benchmark mode
+    off even when something switched it on: its timed algorithm choice differs between processes."""
+    from ganflow.train.device import configure_torch
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    configure_torch()
+    assert torch.backends.cudnn.benchmark is False

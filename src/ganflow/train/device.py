@@ -64,6 +64,9 @@ def configure_torch(threads: int | None = None) -> None:
     # every stage calls this first.  (No effect on CPU.)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
+    # cuDNN's autotuner may pick a different convolution algorithm in every process (by timing),
+    # hence other round-off: off, so that a rerun computes what the run computed.
+    torch.backends.cudnn.benchmark = False
 
 
 def compile_networks(model: torch.nn.Module) -> None:
