@@ -6,7 +6,9 @@ import sys
 
 import pytest
 import torch
+import yaml
 
+from conftest import ROOT
 from ganflow.data.tensors import BatchStream
 from ganflow.errors import GanflowError, TrainingError
 from ganflow.models.base import DataInfo, Phase
@@ -187,8 +189,25 @@ def test_cpu_amp_is_bf16_only_where_the_cpu_has_amx(monkeypatch, avx512_bf16, am
     if note is None:
         assert amp_note(cpu, True) is None
     else:
-        assert note in amp_note(cpu, True) and amp_note(cpu, True).endswith("training in fp32")
+        assert note in amp_note(cpu, True) and "training in fp32" in amp_note(cpu, True)
     assert amp_dtype(cpu, False) is None and amp_note(cpu, False) is None
+    # amp: bf16 forces bf16 wherever the CPU has bf16 instructions (AVX-512-BF16 is enough)
+    assert amp_dtype(cpu, "bf16") is (torch.bfloat16 if avx512_bf16 or amx_bf16 else None)
+    assert (amp_note(cpu, "bf16") is None) == (avx512_bf16 or amx_bf16)
+
+
+def test_amp_takes_true_false_or_bf16_and_names_the_key_otherwise(tmp_path):
+    from ganflow.errors import ParamsError
+    from ganflow.params import load_params
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for value in (True, "bf16"):
+        raw["train"]["pix2pix"]["amp"] = value
+        (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+        assert load_params(tmp_path / "p.yaml").train["pix2pix"].amp == value
+    raw["train"]["pix2pix"]["amp"] = "fp8"
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match=r"train\.pix2pix\.amp"):
+        load_params(tmp_path / "p.yaml")
 
 
 def test_train_step_under_bf16_autocast_keeps_fp32_weights():

@@ -95,7 +95,9 @@ class TrainParams(Strict):
     beta2: float = Field(_d("train.beta2"), ge=0, lt=1)
     seed: int = _d("train.seed")
     device: Literal["auto", "cpu", "cuda", "mps"] = _d("train.device")
-    amp: bool = _d("train.amp")  # CUDA (bf16 or fp16), CPUs with AMX-BF16 (bf16); else fp32
+    # true: CUDA (bf16 or fp16), CPUs with AMX-BF16 (bf16), else fp32; "bf16": bf16 wherever the
+    # GPU or CPU has bf16 instructions (train/device.py amp_dtype)
+    amp: bool | Literal["bf16"] = _d("train.amp")
     threads: PositiveInt | None = _d("train.threads")  # torch intra-op threads; Snakemake passes its `threads:`
     log_every: PositiveInt = _d("train.log_every")
     snapshot_every: PositiveInt = _d("train.snapshot_every")

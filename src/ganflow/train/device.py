@@ -21,28 +21,37 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device(preference)
 
 
-def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    """bf16 where the GPU has it (no loss scaling needed), else fp16 with a GradScaler; on CPU bf16
-    only where it pays (AMX-BF16: machine.cpu_bf16_autocast_pays), since without AMX it is no
-    faster than fp32 for ganflow's networks (and torch emulates it without any bf16 instructions);
-    None (fp32) otherwise."""
+def amp_dtype(device: torch.device, enabled: bool | str) -> torch.dtype | None:
+    """What train.<exp>.amp means on ``device``.
+
+    ``true``: bf16 where the GPU has it (no loss scaling needed), else fp16 with a GradScaler; on
+    CPU bf16 only where it pays for every network (AMX-BF16: machine.cpu_bf16_autocast_pays):
+    with AVX-512-BF16 alone it measured slower than fp32 for the small networks and faster only for
+    the U-Net-256 (README, Speed and scale). ``"bf16"``: bf16 on any GPU or CPU with bf16
+    instructions (the U-Net-256 case). None (fp32) otherwise.
+    """
     if not enabled:
         return None
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_bf16_autocast_pays():
+        if enabled == "bf16" or torch.cuda.is_bf16_supported():
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.float16
+    if device.type == "cpu" and (cpu_has_bf16() if enabled == "bf16" else cpu_bf16_autocast_pays()):
         return torch.bfloat16
     return None
 
 
-def amp_note(device: torch.device, enabled: bool) -> str | None:
+def amp_note(device: torch.device, enabled: bool | str) -> str | None:
     """One line saying why mixed precision was asked for (train.<exp>.amp) but is not used here."""
     if not enabled or amp_dtype(device, enabled) is not None:
         return None
     if device.type == "cpu" and cpu_has_bf16():
-        return "amp: this CPU has avx512_bf16 but no amx_bf16, where bf16 is no faster than fp32: training in fp32"
+        return ("amp: this CPU has avx512_bf16 but no amx_bf16, where bf16 is slower than fp32 for small "
+                "networks: training in fp32 (amp: bf16 forces it, e.g. for the U-Net-256)")
     if device.type == "cpu":
         return "amp: this CPU has no bf16 instructions (avx512_bf16 / amx_bf16): training in fp32"
+    if device.type == "cuda":
+        return "amp: bf16 was asked for, but this GPU has no bf16: training in fp32"
     return f"amp: no mixed precision on {device.type}: training in fp32"
 
 

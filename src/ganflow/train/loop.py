@@ -33,7 +33,7 @@ class LoopSettings:
     snapshot_every: int
     checkpoint_every: int
     device: torch.device
-    amp: bool
+    amp: bool | str  # train.<exp>.amp: true, false or "bf16" (train/device.py amp_dtype)
     channels_last: bool = False  # NHWC weights and batches (train.<exp>.channels_last)
 
 
