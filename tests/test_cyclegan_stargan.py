@@ -139,7 +139,7 @@ def test_cycle_loss_measures_the_round_trip_with_lambdas():
     assert float(terms["cycle_A"]) == pytest.approx(0.25)
     assert float(terms["cycle_B"]) == pytest.approx(0.25)
     adv = float((terms["gan_A"] + terms["gan_B"]).detach())
-    assert float(terms["total"]) == pytest.approx(adv + 10.0 * 0.25 + 3.0 * 0.25, rel=1e-6)
+    assert float(terms["total"].detach()) == pytest.approx(adv + 10.0 * 0.25 + 3.0 * 0.25, rel=1e-6)
 
 
 def test_identity_loss_weights():
