@@ -227,3 +227,13 @@ def test_the_new_options_validate_where_they_belong(base_params):
     base_params["train"]["dcgan"]["net"]["class_bn"] = True  # a cgan option: dcgan has no classes
     with pytest.raises(ParamsError, match=r"train\.dcgan\.net\.class_bn"):
         parse_params(base_params)
+
+
+def test_projection_sum_pooling_scales_the_class_term_by_the_feature_area():
+    """Sum pooling (Miyato & Koyama) makes the class inner product 4 x 4 = 16 times the mean's."""
+    x, y = torch.rand(3, 1, SIZE, SIZE), torch.tensor([0, 1, 2])
+    mean = _model("cgan", conditioning="projection").eval()
+    summed = _model("cgan", conditioning="projection", projection_pool="sum").eval()
+    summed.load_state_dict(mean.state_dict())
+    plain = mean.D.head(mean.D.features(x))
+    torch.testing.assert_close(summed.D(x, y)[0] - plain, 16 * (mean.D(x, y)[0] - plain), rtol=1e-4, atol=1e-6)
