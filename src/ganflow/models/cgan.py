@@ -9,9 +9,10 @@ reaches every layer.  D, by ``conditioning``:
   acgan       D does not see y; it scores real/fake and also classifies the class
               (Odena et al. 2017): L_D += lambda_cls [CE(real, y) + CE(fake, y)], L_G += lambda_cls CE(fake, y)
 
-Projection works as its paper trains it: projection D with ``spectral_norm`` and ``gan_loss:
-hinge``, G with ``class_bn`` (params.yaml's cgan_projection experiment).  Without them its G
-learns to ignore y.
+Projection works as its paper trains it: projection D with ``spectral_norm``, ``gan_loss: hinge``
+and global sum pooling (``projection_pool: sum``), G with ``class_bn`` (params.yaml's
+cgan_projection experiment; measured there).  With mean pooling the class term stays too small
+against the plain score and G learns to (nearly) ignore y.
 
 Fakes use the real batch's labels, so the classes of G's training draws follow the data's.
 Batches carry "x" and "y" (long); generate() takes "z" and "y".
@@ -69,7 +70,8 @@ class ConditionalDiscriminator(nn.Module):
         h = self.features(x)
         score = self.head(h)
         if self.kind == "projection":
-            # Mean pooling keeps the inner product on the scale of the plain score at init.
+            # Mean pooling keeps the inner product on the scale of the plain score at init; sum (the
+            # paper's) gives the class 16x the weight, which a spectrally normalised embedding needs.
             pooled = h.mean((2, 3)) if self.pool == "mean" else h.sum((2, 3))
             score = score + (self.embed(y) * pooled).sum(1)
             return score, None
