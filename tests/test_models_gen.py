@@ -34,6 +34,10 @@ CASES = [
     ("dcgan", {}), ("dcgan", {"gan_loss": "lsgan", "upsample": "nearest", "d_dropout": 0.4}),
     ("cgan", {"conditioning": "projection"}), ("cgan", {"conditioning": "acgan"}),
     ("cgan", {"conditioning": "concat", "gan_loss": "lsgan"}),
+    ("cgan", {"conditioning": "projection", "spectral_norm": True, "gan_loss": "hinge", "class_bn": True,
+              "projection_pool": "sum"}),
+    ("dcgan", {"spectral_norm": True, "gan_loss": "hinge", "minibatch_stddev": True}),
+    ("text2img", {"spectral_norm": True, "gan_loss": "hinge"}),
     ("text2img", {}), ("text2img", {"gan_int": False, "mismatch_start": 3}),
 ]
 

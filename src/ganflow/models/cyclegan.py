@@ -23,11 +23,12 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 
 from ganflow.models import register
 from ganflow.models.base import GAN, Batch, DataInfo, NetConfig, Phase
-from ganflow.nn.losses import gan_loss
+from ganflow.nn.losses import gan_loss, generator_loss
 from ganflow.nn.norm import init_weights
 from ganflow.nn.patchgan import PatchDiscriminator
 from ganflow.nn.pool import ImagePool
 from ganflow.nn.resnet import ResnetGenerator
+from ganflow.nn.spectral import maybe_spectral_normed
 from ganflow.nn.unet import UNetGenerator
 from ganflow.train.schedules import linear_decay
 
@@ -39,7 +40,8 @@ class CycleGANConfig(NetConfig):
     ndf: PositiveInt = 64
     n_layers_d: PositiveInt = 3
     norm: Literal["instance", "batch"] = "instance"
-    gan_loss: Literal["lsgan", "vanilla"] = "lsgan"
+    gan_loss: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
+    spectral_norm: bool = False          # every PatchGAN weight divided by its largest singular value
     lambda_A: float = Field(10.0, ge=0)  # cycle A -> B -> A
     lambda_B: float = Field(10.0, ge=0)  # cycle B -> A -> B
     lambda_idt: float = Field(0.0, ge=0)  # identity weight relative to lambda_A/B; the paper's option is 0.5
@@ -55,7 +57,8 @@ class CycleGAN(GAN):
         super().__init__(cfg, info, lr, betas)
         c, s = info.channels, info.image_size
         self.G_A, self.G_B = (init_weights(self._generator(cfg, c, s)) for _ in range(2))
-        self.D_A, self.D_B = (init_weights(PatchDiscriminator(c, cfg.ndf, cfg.n_layers_d, norm=cfg.norm))
+        self.D_A, self.D_B = (maybe_spectral_normed(init_weights(PatchDiscriminator(c, cfg.ndf, cfg.n_layers_d,
+                                                                                    norm=cfg.norm)), cfg.spectral_norm)
                               for _ in range(2))
         self.pool_A, self.pool_B = ImagePool(cfg.pool_size, (c, s, s)), ImagePool(cfg.pool_size, (c, s, s))
         self.opt_G = self.adam(list(self.G_A.parameters()) + list(self.G_B.parameters()))
@@ -92,8 +95,8 @@ class CycleGAN(GAN):
         # The critics are fixed here: train_step differentiates only this phase's parameters (G's).
         fake_b, fake_a = self.G_A(a), self.G_B(b)
         rec_a, rec_b = self.G_B(fake_b), self.G_A(fake_a)
-        adv_a = gan_loss(self.D_A(fake_b), True, cfg.gan_loss)
-        adv_b = gan_loss(self.D_B(fake_a), True, cfg.gan_loss)
+        adv_a = generator_loss(self.D_A(fake_b), cfg.gan_loss)
+        adv_b = generator_loss(self.D_B(fake_a), cfg.gan_loss)
         cyc_a, cyc_b = F.l1_loss(rec_a, a), F.l1_loss(rec_b, b)
         total = adv_a + adv_b + cfg.lambda_A * cyc_a + cfg.lambda_B * cyc_b
         terms = {"gan_A": adv_a, "gan_B": adv_b, "cycle_A": cyc_a, "cycle_B": cyc_b}

@@ -2,6 +2,11 @@
 
 L_D = 1/2 [gan(D(x), real) + gan(D(G(z)), fake)]
 L_G = gan(D(G(z)), real)                       gan: BCE (vanilla) or least squares (lsgan)
+                                               hinge: L_D's margins, L_G = -E[D(G(z))] (nn/losses.py)
+
+D's options shared by dcgan, cgan and text2img: ``spectral_norm`` (every D weight divided by its
+largest singular value, and no batch norm in D: Miyato et al. 2018) and ``minibatch_stddev``
+(ProGAN's batch-variety feature, against mode dropping).
 
 Batches carry "x" (real images in [-1, 1]); generate() takes "z" (N, z_dim).
 """
@@ -15,23 +20,32 @@ from pydantic import Field, PositiveInt
 from ganflow.models import register
 from ganflow.models.base import Batch, DataInfo, NetConfig, TwoPlayerGAN
 from ganflow.nn.dcgan import DCGANFeatures, DCGANGenerator, ScoreHead, adversarial_terms, fixed_noise
-from ganflow.nn.losses import gan_loss
+from ganflow.nn.losses import generator_loss
 from ganflow.nn.norm import init_weights
+from ganflow.nn.spectral import maybe_spectral_normed
 
 
 class DCGANConfig(NetConfig):
     z_dim: PositiveInt = 100
     ngf: PositiveInt = 64
     ndf: PositiveInt = 64
-    gan_loss: Literal["vanilla", "lsgan"] = "vanilla"
+    gan_loss: Literal["vanilla", "lsgan", "hinge"] = "vanilla"
     upsample: Literal["transpose", "nearest"] = "transpose"  # nearest: upsample + 3x3 conv
     d_dropout: float = Field(0.0, ge=0, lt=1)                 # the course's Keras variant uses 0.4
+    spectral_norm: bool = False                               # SN on every D weight, and no BN in D
+    minibatch_stddev: bool = False                            # ProGAN's batch-std plane before D's score
+
+
+def dcgan_features(channels: int, image_size: int, cfg: DCGANConfig) -> DCGANFeatures:
+    """D's convolutional trunk as the config asks (one place, so dcgan, cgan and text2img agree)."""
+    return DCGANFeatures(channels, image_size, cfg.ndf, cfg.d_dropout,
+                         batch_norm=not cfg.spectral_norm, minibatch_stddev=cfg.minibatch_stddev)
 
 
 class Discriminator(torch.nn.Module):
-    def __init__(self, channels: int, image_size: int, ndf: int, dropout: float):
+    def __init__(self, channels: int, image_size: int, cfg: DCGANConfig):
         super().__init__()
-        self.features = DCGANFeatures(channels, image_size, ndf, dropout)
+        self.features = dcgan_features(channels, image_size, cfg)
         self.head = ScoreHead(self.features.out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -46,7 +60,7 @@ class DCGAN(TwoPlayerGAN):
         super().__init__(cfg, info, lr, betas)
         c, s = info.channels, info.image_size
         self.set_players(init_weights(DCGANGenerator(cfg.z_dim, c, s, cfg.ngf, cfg.upsample)),
-                         init_weights(Discriminator(c, s, cfg.ndf, cfg.d_dropout)))
+                         maybe_spectral_normed(init_weights(Discriminator(c, s, cfg)), cfg.spectral_norm))
         self._fake: torch.Tensor | None = None
 
     def noise(self, n: int, device: torch.device) -> torch.Tensor:
@@ -61,7 +75,7 @@ class DCGAN(TwoPlayerGAN):
     def g_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         fake = self._fake if self._fake is not None else self.G(self.noise(len(batch["x"]), batch["x"].device))
         self._fake = None
-        adv = gan_loss(self.D(fake), True, self.cfg.gan_loss)
+        adv = generator_loss(self.D(fake), self.cfg.gan_loss)
         return {"total": adv, "gan": adv}
 
     @torch.no_grad()

@@ -6,7 +6,8 @@ L_G = gan(D(x, G(x)), real) + lambda_rec * rec(G(x), y)      rec: L1, L2, or bot
 The paper's options, as junyanz's pix2pix names them: ``generator`` unet (U-Net-256 at 256 px,
 U-Net-128 at 128 px: always down to a 1 x 1 bottleneck) or resnet_9blocks / resnet_6blocks;
 ``n_layers_d`` 3 for the 70 x 70 PatchGAN, 1 for 16 x 16, 5 for 286 x 286, 0 for the 1 x 1
-PixelGAN; ``norm`` batch or instance; ``lr_policy: linear`` keeps the rate for the first
+PixelGAN; ``norm`` batch or instance; ``spectral_norm`` on D's weights (off by default; it keeps
+D's ``norm``, as SPADE's spectrally normalised PatchGAN does) and ``gan_loss: hinge``; ``lr_policy: linear`` keeps the rate for the first
 ``decay_from`` of training and then lowers it linearly towards zero (the paper: 100 + 100 epochs).
 Random jitter and mirroring are data options of the training loop (train.<exp>.load_size,
 augment_flip), not of the model.
@@ -21,10 +22,11 @@ from pydantic import Field, PositiveInt
 
 from ganflow.models import register
 from ganflow.models.base import Batch, DataInfo, NetConfig, TwoPlayerGAN
-from ganflow.nn.losses import gan_loss
+from ganflow.nn.losses import gan_loss, generator_loss
 from ganflow.nn.norm import init_weights
 from ganflow.nn.patchgan import PatchDiscriminator, PixelDiscriminator
 from ganflow.nn.resnet import ResnetGenerator
+from ganflow.nn.spectral import maybe_spectral_normed
 from ganflow.nn.unet import UNetGenerator
 from ganflow.train.schedules import linear_decay
 
@@ -35,7 +37,8 @@ class Pix2PixConfig(NetConfig):
     ndf: PositiveInt = 64
     n_layers_d: int = Field(3, ge=0)  # 3: 70 x 70 PatchGAN; 1: 16 x 16; 5: 286 x 286; 0: 1 x 1 PixelGAN
     norm: Literal["batch", "instance"] = "batch"
-    gan_loss: Literal["vanilla", "lsgan"] = "vanilla"
+    gan_loss: Literal["vanilla", "lsgan", "hinge"] = "vanilla"
+    spectral_norm: bool = False  # every D weight divided by its largest singular value (nn/spectral.py)
     lambda_rec: float = Field(100.0, ge=0)
     rec_loss: Literal["l1", "l2", "l1+l2"] = "l1"
     dropout: bool = True
@@ -66,7 +69,7 @@ class Pix2Pix(TwoPlayerGAN):
             D = PixelDiscriminator(2 * c, cfg.ndf, norm=cfg.norm)
         else:
             D = PatchDiscriminator(2 * c, cfg.ndf, cfg.n_layers_d, norm=cfg.norm)
-        self.set_players(init_weights(G), init_weights(D))
+        self.set_players(init_weights(G), maybe_spectral_normed(init_weights(D), cfg.spectral_norm))
         self._fake: torch.Tensor | None = None
 
     def schedulers(self, total_steps: int):
@@ -86,7 +89,7 @@ class Pix2Pix(TwoPlayerGAN):
         x, y = batch["A"], batch["B"]
         fake = self._fake if self._fake is not None else self.G(x)
         self._fake = None
-        adv = gan_loss(self.D(torch.cat([x, fake], 1)), True, self.cfg.gan_loss)
+        adv = generator_loss(self.D(torch.cat([x, fake], 1)), self.cfg.gan_loss)
         rec = reconstruction(fake, y, self.cfg.rec_loss)
         return {"total": adv + self.cfg.lambda_rec * rec, "gan": adv, "rec": rec}
 

@@ -27,10 +27,11 @@ from torch import nn
 
 from ganflow.models import register
 from ganflow.models.base import Batch, DataInfo, Phase, TwoPlayerGAN
-from ganflow.models.dcgan import DCGANConfig
-from ganflow.nn.dcgan import DCGANFeatures, DCGANGenerator, ScoreHead, fixed_noise
-from ganflow.nn.losses import gan_loss
+from ganflow.models.dcgan import DCGANConfig, dcgan_features
+from ganflow.nn.dcgan import DCGANGenerator, ScoreHead, fixed_noise
+from ganflow.nn.losses import decision_cut, gan_loss, generator_loss
 from ganflow.nn.norm import init_weights
+from ganflow.nn.spectral import maybe_spectral_normed
 
 
 class Text2ImgConfig(DCGANConfig):
@@ -58,11 +59,13 @@ class TextGenerator(nn.Module):
 class MatchingDiscriminator(nn.Module):
     def __init__(self, text_dim: int, channels: int, image_size: int, cfg: Text2ImgConfig):
         super().__init__()
-        self.features = DCGANFeatures(channels, image_size, cfg.ndf, cfg.d_dropout)
+        self.features = dcgan_features(channels, image_size, cfg)
         width = self.features.out_channels
         self.compress = compressor(text_dim, cfg.t_dim)
-        self.join = nn.Sequential(nn.Conv2d(width + cfg.t_dim, width, 1, bias=False),
-                                  nn.BatchNorm2d(width), nn.LeakyReLU(0.2, True))
+        # A spectrally normalised D has no batch norm (dcgan_features), the join included.
+        bn = not cfg.spectral_norm
+        self.join = nn.Sequential(nn.Conv2d(width + cfg.t_dim, width, 1, bias=not bn),
+                                  nn.BatchNorm2d(width) if bn else nn.Identity(), nn.LeakyReLU(0.2, True))
         self.head = ScoreHead(width)
 
     def forward(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
@@ -95,7 +98,7 @@ class Text2Img(TwoPlayerGAN):
             raise ValueError("text2img needs caption embeddings (DataInfo.text_dim > 0): use a captioned data set")
         c, s, d = info.channels, info.image_size, info.text_dim
         self.set_players(init_weights(TextGenerator(d, c, s, cfg)),
-                         init_weights(MatchingDiscriminator(d, c, s, cfg)))
+                         maybe_spectral_normed(init_weights(MatchingDiscriminator(d, c, s, cfg)), cfg.spectral_norm))
         self._step = 0
         self._cache: dict[str, torch.Tensor] | None = None
 
@@ -122,7 +125,7 @@ class Text2Img(TwoPlayerGAN):
         w = 1.0 if self._step >= self.cfg.mismatch_start else 0.0
         # Without the wrong-text term, the fake term takes its whole half so the real/fake balance holds.
         total = real_l + 0.5 * (w * wrong_l + (2.0 - w) * fake_l)
-        cut = 0.0 if kind == "vanilla" else 0.5
+        cut = decision_cut(kind)
         acc = torch.cat([(s_real > cut).float(), (s_wrong <= cut).float(), (s_fake <= cut).float()]).mean()
         return {"total": total, "real": real_l, "wrong": wrong_l, "fake": fake_l, "acc": acc.detach()}
 
@@ -133,13 +136,13 @@ class Text2Img(TwoPlayerGAN):
             self._cache = {"t": t, "fake": self.G(torch.randn(len(x), self.cfg.z_dim, device=x.device), t)}
         t, fake = self._cache["t"], self._cache["fake"]
         self._cache = None
-        adv = gan_loss(self.D(fake, t), True, self.cfg.gan_loss)
+        adv = generator_loss(self.D(fake, t), self.cfg.gan_loss)
         terms = {"total": adv, "gan": adv}
         if self.cfg.gan_int:
             b = self.cfg.int_beta
             t_int = b * t + (1 - b) * t[torch.roll(torch.arange(len(t), device=t.device), 1)]
             fake_int = self.G(torch.randn(len(x), self.cfg.z_dim, device=x.device), t_int)
-            inter = gan_loss(self.D(fake_int, t_int), True, self.cfg.gan_loss)
+            inter = generator_loss(self.D(fake_int, t_int), self.cfg.gan_loss)
             terms.update(total=adv + self.cfg.lambda_int * inter, int=inter)
         return terms
 

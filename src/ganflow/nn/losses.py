@@ -1,4 +1,9 @@
-"""Adversarial losses on raw discriminator scores: vanilla (BCE), lsgan (MSE) and wgan."""
+"""Adversarial losses on raw discriminator scores: vanilla (BCE), lsgan (MSE), wgan and hinge.
+
+``gan_loss`` is D's side (and, for the losses whose G side is "call the fakes real", G's too);
+``generator_loss`` is G's side, which differs for hinge: D keeps a margin of 1 around its
+decision, G simply raises D's score of its fakes (Lim & Ye 2017; Miyato et al. 2018).
+"""
 from __future__ import annotations
 
 import torch
@@ -14,7 +19,27 @@ def gan_loss(scores: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
         return F.mse_loss(scores, torch.full_like(scores, 1.0 if real else 0.0))
     if kind == "wgan":
         return -scores.mean() if real else scores.mean()
-    raise ValueError(f"unknown gan loss {kind!r}; use vanilla, lsgan or wgan")
+    if kind == "hinge":  # D: E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]
+        return F.relu(1 - scores).mean() if real else F.relu(1 + scores).mean()
+    raise ValueError(f"unknown gan loss {kind!r}; use vanilla, lsgan, wgan or hinge")
+
+
+def generator_loss(scores: torch.Tensor, kind: str) -> torch.Tensor:
+    """G's adversarial loss on D's scores of its fakes.
+
+    Hinge's G side is -E[D(G(z))]: a margin on G's side would stop its gradient as soon as D
+    scores a fake above 1, which is exactly when D has not yet caught up.  For the other losses
+    G's target is D's "real" one (the non-saturating form for vanilla).
+    """
+    if kind == "hinge":
+        return -scores.mean()
+    return gan_loss(scores, True, kind)
+
+
+def decision_cut(kind: str) -> float:
+    """The score at which D's call flips from fake to real: 0.5 for least squares (targets 0 and 1),
+    0 for the logit (vanilla), critic (wgan) and margin (hinge) losses."""
+    return 0.5 if kind == "lsgan" else 0.0
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor,

@@ -30,3 +30,24 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
     return net
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """Class-conditional batch norm (de Vries et al. 2017; the generator of Miyato & Koyama 2018):
+    batch-normalise without an affine, then scale and shift by the class's own gain and bias.
+
+    The class then reaches every layer of G, not only its input, so a generator cannot learn to
+    ignore it the way a DCGAN G fed [z, one-hot(y)] at its first layer can.  Gains start at
+    N(1, 0.02) and biases at 0 (DCGAN's batch-norm init), so the classes differ from step one.
+    """
+
+    def __init__(self, channels: int, n_classes: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gain = nn.Embedding(n_classes, channels)
+        self.bias = nn.Embedding(n_classes, channels)
+        nn.init.normal_(self.gain.weight, 1.0, 0.02)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x, y):
+        return self.gain(y)[:, :, None, None] * self.bn(x) + self.bias(y)[:, :, None, None]
