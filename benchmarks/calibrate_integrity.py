@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter, zoom
 
-from ganflow.data.images import list_images, load_image
 from ganflow.params import load_params
 from ganflow.report import fills as F
-from ganflow.stages import answer_key, grade, paths
+from ganflow.stages import answer_key, grade
 
 
 def load_key(dataset: str):

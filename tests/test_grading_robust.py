@@ -9,7 +9,6 @@ import unicodedata
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from ganflow.report.submission import Layout, parse_submission, to_csv_text
 from ganflow.report.submission_folder import out_stem, scan

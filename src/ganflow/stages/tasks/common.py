@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ganflow.atomic import write_json
 from ganflow.errors import DataError, MissingInputError
@@ -313,3 +314,23 @@ def write_metric(exp: str, metric: str, record: dict) -> Path:
     path = paths.metric_file(exp, metric)
     write_json(path, record)
     return path
+
+
+def read_layout_set(dataset: str, layout: str, columns: tuple[str, ...], hint: str) -> tuple[Path, pd.DataFrame, dict]:
+    """(folder, manifest, dataset.json) of data/pairs/<dataset>/, checked to be of ``layout`` with
+    ``columns``; ``hint`` (which sources make that layout) ends the wrong-layout error. Cells are
+    read as written (an empty b stays "", an id "NA" stays "NA")."""
+    folder = paths.pairs_dir(dataset)
+    manifest_file, meta_file = folder / "manifest.csv", folder / "dataset.json"
+    for f in (manifest_file, meta_file):
+        if not f.is_file():
+            raise MissingInputError(f"{f} is missing; run `ganflow pair --dataset {dataset}` first")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("layout") != layout:
+        raise DataError(f"{meta_file}: layout {meta.get('layout')!r}; the {layout} task needs {layout!r} "
+                        f"(manifest columns {', '.join(columns)}){hint}")
+    manifest = pd.read_csv(manifest_file, dtype={"id": str}, keep_default_na=False)
+    missing = [c for c in columns if c not in manifest.columns]
+    if missing:
+        raise DataError(f"{manifest_file}: missing column(s) {missing}")
+    return folder, manifest, meta

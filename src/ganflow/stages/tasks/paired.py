@@ -20,7 +20,6 @@ jitter and mirroring are train.<exp>.load_size and augment_flip.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ import torch
 from ganflow.atomic import write_json
 from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.tensors import to_images, to_tensor
-from ganflow.errors import DataError, MissingInputError
+from ganflow.errors import DataError
 from ganflow.metrics.bootstrap import mean_interval, psnr_interval, rmse_interval
 from ganflow.metrics.frechet import gaussian_stats
 from ganflow.metrics.pixels import psnr, rmse, ssim_per_image
@@ -45,6 +44,7 @@ from ganflow.stages.tasks.common import (
     generated_set,
     inception_features,
     kid_record,
+    read_layout_set,
     reference_set,
     run_provenance,
     write_sample_metrics,
@@ -66,20 +66,8 @@ BASELINES = {"input_as_is": "the input image itself, untranslated",
 
 def read_set(dataset: str) -> tuple[Path, pd.DataFrame, dict]:
     """(folder, manifest, dataset.json) of a paired data/pairs/<dataset>/, checked."""
-    folder = paths.pairs_dir(dataset)
-    manifest_file, meta_file = folder / "manifest.csv", folder / "dataset.json"
-    for f in (manifest_file, meta_file):
-        if not f.is_file():
-            raise MissingInputError(f"{f} is missing; run `ganflow pair --dataset {dataset}` first")
-    meta = json.loads(meta_file.read_text())
-    if meta.get("layout") != "paired":
-        raise DataError(f"{meta_file}: layout {meta.get('layout')!r}; the paired task needs 'paired' "
-                        "(manifest columns id, split, a, b): a paired_folders, side_by_side_folder or pix2pix source")
-    manifest = pd.read_csv(manifest_file, dtype={"id": str}, keep_default_na=False)
-    missing = [c for c in ("id", "split", "a", "b") if c not in manifest.columns]
-    if missing:
-        raise DataError(f"{manifest_file}: missing column(s) {missing}")
-    return folder, manifest, meta
+    return read_layout_set(dataset, "paired", ("id", "split", "a", "b"),
+                           ": a paired_folders, side_by_side_folder or pix2pix source")
 
 
 def load_split(folder: Path, manifest: pd.DataFrame, split: str, channels: int,

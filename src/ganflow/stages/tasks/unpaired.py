@@ -17,7 +17,6 @@ Truth pairs (dataset.json ``truth_pairs``): test ids ``<key><suffix A>`` in A an
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ import torch
 from ganflow.atomic import write_json
 from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.tensors import to_images, to_tensor
-from ganflow.errors import DataError, MissingInputError
+from ganflow.errors import DataError
 from ganflow.metrics.bootstrap import fid_interval, rmse_interval
 from ganflow.metrics.pixels import rmse
 from ganflow.models.base import DataInfo
@@ -35,7 +34,8 @@ from ganflow.params import Params
 from ganflow.provenance import hash_tree
 from ganflow.report.grids import save_grid
 from ganflow.stages import paths
-from ganflow.stages.tasks.common import fid_provenance, fid_value, generated_set, reference_set, run_provenance
+from ganflow.stages.tasks.common import (fid_provenance, fid_value, generated_set, read_layout_set,
+                                         reference_set, run_provenance)
 
 # The stage graph's view of this task (stages/graph.py wires the stages from these):
 DATASET_INPUTS = ("pairs",)  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
@@ -51,19 +51,8 @@ N_SHOWN = 10
 
 def read_set(dataset: str) -> tuple[Path, pd.DataFrame, dict]:
     """(folder, manifest, dataset.json) of an unpaired data/pairs/<dataset>/, checked."""
-    folder = paths.pairs_dir(dataset)
-    manifest_file, meta_file = folder / "manifest.csv", folder / "dataset.json"
-    for f in (manifest_file, meta_file):
-        if not f.is_file():
-            raise MissingInputError(f"{f} is missing; run `ganflow pair --dataset {dataset}` first")
-    meta = json.loads(meta_file.read_text())
-    if meta.get("layout") != "unpaired":
-        raise DataError(f"{meta_file}: layout {meta.get('layout')!r}; the unpaired task needs 'unpaired' "
-                         "(manifest columns id, split, domain, image)")
-    manifest = pd.read_csv(manifest_file, dtype={"id": str})
-    missing = [c for c in ("id", "split", "domain", "image") if c not in manifest.columns]
-    if missing:
-        raise DataError(f"{manifest_file}: missing column(s) {missing}")
+    folder, manifest, meta = read_layout_set(dataset, "unpaired", ("id", "split", "domain", "image"), "")
+    manifest_file = folder / "manifest.csv"
     bad = manifest[~manifest["domain"].isin(DOMAINS)]
     if len(bad):
         raise DataError(f"{manifest_file}, line {bad.index[0] + 2} (id {bad['id'].iloc[0]}): "
