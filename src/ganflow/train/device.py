@@ -26,9 +26,9 @@ def amp_dtype(device: torch.device, enabled: bool | str) -> torch.dtype | None:
 
     ``true``: bf16 where the GPU has it (no loss scaling needed), else fp16 with a GradScaler; on
     CPU bf16 only where it pays for every network (AMX-BF16: machine.cpu_bf16_autocast_pays):
-    with AVX-512-BF16 alone it measured slower than fp32 for the small networks and faster only for
-    the U-Net-256 (README, Speed and scale). ``"bf16"``: bf16 on any GPU or CPU with bf16
-    instructions (the U-Net-256 case). None (fp32) otherwise.
+    with AVX-512-BF16 alone it measured faster for some networks and slower for pix2pix_tiny
+    (README, Speed and scale). ``"bf16"``: bf16 on any GPU or CPU with bf16 instructions.
+    None (fp32) otherwise.
     """
     if not enabled:
         return None
@@ -46,8 +46,8 @@ def amp_note(device: torch.device, enabled: bool | str) -> str | None:
     if not enabled or amp_dtype(device, enabled) is not None:
         return None
     if device.type == "cpu" and cpu_has_bf16():
-        return ("amp: this CPU has avx512_bf16 but no amx_bf16, where bf16 is slower than fp32 for small "
-                "networks: training in fp32 (amp: bf16 forces it, e.g. for the U-Net-256)")
+        return ("amp: this CPU has avx512_bf16 but no amx_bf16, where bf16 pays for some networks and not "
+                "others (README, Speed and scale): training in fp32 (amp: bf16 forces bf16)")
     if device.type == "cpu":
         return "amp: this CPU has no bf16 instructions (avx512_bf16 / amx_bf16): training in fp32"
     if device.type == "cuda":
