@@ -49,11 +49,10 @@ def cpu_has_bf16() -> bool:
 
 
 def cpu_bf16_autocast_pays() -> bool:
-    """Where train.<exp>.amp turns CPU autocast to bf16 on: AMX-BF16 (its tile units multiply bf16
-    several times faster than fp32).  AVX-512-BF16 alone is not enough: on such a CPU (2 threads)
-    benchmarks/bench_train.py measured train_step under bf16 autocast at 0.88x fp32's speed for
-    pix2pix_tiny (64 px, batch 16) and 1.2x for the U-Net pix2pix at 128-256 px -- a loss for the
-    small networks most experiments train, and other numbers than fp32's, so those CPUs keep fp32."""
+    """Where train.<exp>.amp (true) turns CPU autocast to bf16 on: AMX-BF16, whose tile units
+    multiply bf16 several times faster than fp32.  With AVX-512-BF16 alone bf16 is faster for some
+    networks and slower for others (measured: README, Speed and scale), so ``amp: true`` keeps fp32
+    there and ``amp: bf16`` is the explicit choice."""
     return cpu_flags()["amx_bf16"]
 
 

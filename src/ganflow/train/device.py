@@ -33,9 +33,9 @@ def amp_dtype(device: torch.device, enabled: bool | str) -> torch.dtype | None:
     if not enabled:
         return None
     if device.type == "cuda":
-        if enabled == "bf16" or torch.cuda.is_bf16_supported():
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-        return torch.float16
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None if enabled == "bf16" else torch.float16
     if device.type == "cpu" and (cpu_has_bf16() if enabled == "bf16" else cpu_bf16_autocast_pays()):
         return torch.bfloat16
     return None
