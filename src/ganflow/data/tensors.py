@@ -1,13 +1,17 @@
 """Image folders -> tensors in [-1, 1], and a seeded, resumable stream of training batches."""
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ganflow.data.images import list_images, load_image
+from ganflow.data.plan import BatchPlan, PlanItem, PlanState
+from ganflow.data.stores import DiskStore, MemoryStore
 from ganflow.errors import DataError
 
 
@@ -35,68 +39,105 @@ def load_paired_folders(a_dir: Path, b_dir: Path) -> tuple[list[str], torch.Tens
 
 
 class BatchStream:
-    """Endless batches drawn by a seeded permutation per epoch; its state is part of a checkpoint.
+    """Endless training batches: a seeded plan (data/plan.py) applied by an example store.
 
-    Small sets live in memory as tensors (the whole LFW default is 100 x 64 x 64): no worker
-    processes, no per-step file I/O.  ``flip`` mirrors every tensor of a batch together.
+    The plan is a permutation per epoch (+ mirror coins with ``flip``, + crop offsets with
+    ``load_size``: pix2pix's random jitter, the images resized to load_size and cropped back at
+    the same place in every tensor of one example), drawn in this process; batches are a function
+    of seed and step whatever the store.  ``tensors`` is a dict of tensors (kept in memory: the
+    whole LFW default is 100 x 64 x 64, no worker processes, no per-step I/O) or a DiskStore,
+    which a DataLoader reads with ``workers`` processes (0: in this process), in plan order,
+    ``prefetch`` batches ahead per worker.  ``share=(rank, world)``: only this rank's slice of
+    every global batch is read (under torchrun), the same tensors as slicing the global batch.
 
-    ``load_size`` is pix2pix's random jitter: every image tensor is resized (bicubic) to
-    load_size x load_size once, and each batch is a random crop of the original size from it,
-    at the same place in every tensor of one example (input and target stay aligned).  The
-    offsets come from the stream's own generator, so batches stay a function of seed and step.
+    state_dict() is the plan's state after the last batch handed out by ``next``, not after the
+    batches the workers have fetched ahead, so a checkpoint resumes exactly.
     """
 
-    def __init__(self, tensors: dict[str, torch.Tensor], batch_size: int, seed: int, flip: bool = False,
-                 load_size: int | None = None):
-        self.flip, self.crop = flip, None
-        if load_size is not None:
-            sizes = {tuple(v.shape[-2:]) for v in tensors.values() if v.ndim == 4}
-            if len(sizes) != 1 or len(set(*sizes)) != 1:
-                raise ValueError(f"random jitter needs square images of one size, got {sorted(sizes)}")
-            (self.crop, _), = sizes
-            if load_size < self.crop:
-                raise ValueError(f"load_size {load_size} is below the image size {self.crop}: it must be at least that")
-            tensors = {k: _resized(v, load_size) if v.ndim == 4 else v for k, v in tensors.items()}
-        self.tensors = tensors
-        self.n = len(next(iter(tensors.values())))
-        self.batch_size = min(batch_size, self.n)
-        self.gen = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(self.n, generator=self.gen)
-        self.pos = 0
+    def __init__(self, tensors: dict[str, torch.Tensor] | DiskStore, batch_size: int, seed: int, flip: bool = False,
+                 load_size: int | None = None, workers: int = 0, pin_memory: bool = False, prefetch: int = 2,
+                 share: tuple[int, int] | None = None):
+        self.store = tensors if isinstance(tensors, DiskStore) else MemoryStore(tensors, load_size)
+        if isinstance(tensors, DiskStore) and tensors.load_size != load_size:
+            raise ValueError(f"the disk store was made for load_size {tensors.load_size}, the stream for {load_size}")
+        self.n, self.crop = self.store.n, self.store.crop
+        self.plan = BatchPlan(self.n, batch_size, seed, flip=flip,
+                              room=None if self.crop is None else load_size - self.crop + 1)
+        self.batch_size = self.plan.batch_size
+        self.share = share
+        if share is not None and self.batch_size % share[1]:
+            raise ValueError(f"global batch of {self.batch_size} does not split over {share[1]} processes; "
+                             f"make train.<exp>.batch_size a multiple of {share[1]}")
+        self.workers, self.pin_memory, self.prefetch = workers, pin_memory, prefetch
+        self._loader = self._batches = None
+        self._in_flight: deque[PlanState] = deque()  # plan states after each item the loader has drawn
+        self._consumed: PlanState | None = None       # None: nothing in flight, the plan's own state
+
+    @property
+    def shares_ranks(self) -> bool:
+        """Whether batches are already this rank's share (the loop then slices nothing)."""
+        return self.share is not None
+
+    def _next_item(self) -> PlanItem:
+        item = next(self.plan)
+        return item if self.share is None else item.share(*self.share)
+
+    def _planned(self) -> Iterator[PlanItem]:
+        """The plan as a DataLoader sampler sees it; runs in this process, ahead of the step."""
+        while True:
+            item = self._next_item()
+            self._in_flight.append(self.plan.state())
+            yield item
+
+    def __iter__(self) -> BatchStream:
+        return self
 
     def __next__(self) -> dict[str, torch.Tensor]:
-        if self.pos + self.batch_size > self.n:
-            self.order, self.pos = torch.randperm(self.n, generator=self.gen), 0
-        idx = self.order[self.pos:self.pos + self.batch_size]
-        self.pos += self.batch_size
-        batch = {k: v[idx] for k, v in self.tensors.items()}
-        if self.flip:
-            mirror = torch.rand(len(idx), generator=self.gen) < 0.5
-            for k, v in batch.items():
-                if v.ndim == 4:
-                    v[mirror] = v[mirror].flip(-1)
-        if self.crop is not None:
-            batch = self._random_crop(batch)
+        if isinstance(self.store, MemoryStore):
+            return self.store.batch(self._next_item())
+        if self._batches is None:
+            self._consumed = self.plan.state()  # where a close() rewinds to, until a batch is out
+            self._loader = DataLoader(_Planned(self.store), batch_size=None, sampler=_Sampler(self._planned),
+                                      num_workers=self.workers, pin_memory=self.pin_memory,
+                                      persistent_workers=self.workers > 0,
+                                      prefetch_factor=self.prefetch if self.workers > 0 else None)
+            self._batches = iter(self._loader)
+        batch = next(self._batches)
+        self._consumed = self._in_flight.popleft()
         return batch
 
-    def _random_crop(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        n = len(next(iter(batch.values())))
-        room = next(v for v in batch.values() if v.ndim == 4).shape[-1] - self.crop + 1
-        top, left = torch.randint(0, room, (2, n), generator=self.gen)
-        c = self.crop
-        return {k: torch.stack([v[i, :, t:t + c, l:l + c] for i, (t, l) in enumerate(zip(top.tolist(), left.tolist()))])
-                if v.ndim == 4 else v for k, v in batch.items()}
-
     def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state(), "order": self.order.clone(), "pos": self.pos}
+        return (self._consumed or self.plan.state()).as_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self.gen.set_state(state["gen"])
-        self.order, self.pos = state["order"], int(state["pos"])
+        self.close()  # batches fetched ahead belong to the old position
+        self.plan.load_state_dict(state)
+
+    def close(self) -> None:
+        """Stop the worker processes (a later ``next`` starts new ones where the plan stands)."""
+        if self._consumed is not None:
+            self.plan.load_state_dict(self._consumed.as_dict())
+        shutdown = getattr(self._batches, "_shutdown_workers", None)  # multi-process iterators only
+        if shutdown is not None:
+            shutdown()
+        self._loader = self._batches = None
+        self._in_flight.clear()
+        self._consumed = None
 
 
-def _resized(t: torch.Tensor, size: int) -> torch.Tensor:
-    """N x C x H x W in [-1, 1] resized bicubically to size x size (kept in [-1, 1])."""
-    if t.shape[-1] == size:
-        return t
-    return F.interpolate(t, size=(size, size), mode="bicubic", align_corners=False).clamp_(-1, 1)
+class _Planned(Dataset):
+    """A DataLoader "dataset" whose keys are plan items: dataset[item] is that item's batch."""
+
+    def __init__(self, store: DiskStore):
+        self.store = store
+
+    def __getitem__(self, item: PlanItem) -> dict[str, torch.Tensor]:
+        return self.store.batch(item)
+
+
+class _Sampler(Sampler):
+    def __init__(self, planned):
+        self.planned = planned
+
+    def __iter__(self):
+        return self.planned()
