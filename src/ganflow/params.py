@@ -112,6 +112,12 @@ class TrainParams(Strict):
     # NHWC memory layout for weights and batches: faster for small-channel networks on CPU
     # (benchmarks/bench_train.py times every model both ways).
     channels_last: bool = _d("train.channels_last")
+    # Where training examples live: "memory" (the decoded split as tensors), "disk" (each batch
+    # decodes its own rows from data/pairs/<dataset>/, read ahead by `workers` DataLoader
+    # processes), "auto" (memory below stages/train_data.py's AUTO_MEMORY_BYTES of decoded
+    # tensors, else disk).  The batches are the same bits either way; run.json says which ran.
+    data: Literal["memory", "disk", "auto"] = _d("train.data")
+    workers: int = Field(_d("train.workers"), ge=0)  # disk store's reader processes; 0: in the training process
     # Network and loss options, validated by the model's own schema (models/<name>.py).
     net: dict[str, Any] = Field(default_factory=dict)
 

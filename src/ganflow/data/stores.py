@@ -109,7 +109,9 @@ class ImageColumn:
             try:
                 images.append(load_image(self.files[i], self.channels))
             except ImageError as e:
-                raise DataError(f"{e}{f' ({self.where[i]})' if self.where else ''}") from None
+                if not self.where:
+                    raise
+                raise DataError(f"{e} ({self.where[i]})") from None
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
             raise DataError(f"images of different shapes {sorted(shapes)} among "

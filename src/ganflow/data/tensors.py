@@ -27,15 +27,21 @@ def to_images(t: torch.Tensor) -> list[np.ndarray]:
     return [a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0) for a in arr]
 
 
-def load_paired_folders(a_dir: Path, b_dir: Path) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-    """(ids, A, B) from two folders whose images are matched by file name."""
+def paired_files(a_dir: Path, b_dir: Path) -> tuple[list[str], list[Path], list[Path]]:
+    """(ids, A files, B files) of two folders whose images are matched by file name, by id."""
     a_files = {p.stem: p for p in list_images(a_dir)}
     b_files = {p.stem: p for p in list_images(b_dir)}
     unmatched = sorted(set(a_files) ^ set(b_files))
     if unmatched:
         raise DataError(f"{a_dir} and {b_dir} do not match by name; unmatched: {unmatched[:10]}")
     ids = sorted(a_files)
-    return ids, to_tensor([load_image(a_files[i]) for i in ids]), to_tensor([load_image(b_files[i]) for i in ids])
+    return ids, [a_files[i] for i in ids], [b_files[i] for i in ids]
+
+
+def load_paired_folders(a_dir: Path, b_dir: Path) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """(ids, A, B) from two folders whose images are matched by file name."""
+    ids, a_files, b_files = paired_files(a_dir, b_dir)
+    return ids, to_tensor([load_image(f) for f in a_files]), to_tensor([load_image(f) for f in b_files])
 
 
 class BatchStream:

@@ -21,13 +21,14 @@ from ganflow.params import Params
 from ganflow.provenance import code_version, hash_tree, package_versions
 from ganflow.report.grids import save_grid
 from ganflow.stages import paths
-from ganflow.stages.tasks import task_for
+from ganflow.stages.train_data import training_data
 from ganflow.train.checkpoint import FOR_INFERENCE, FOR_RESUME, load_checkpoint, params_diff, save_checkpoint
 from ganflow.train import distributed
 from ganflow.train.device import amp_dtype, amp_note, compile_networks, configure_torch, pick_device
 from ganflow.train.loop import LoopSettings, NonFiniteLoss, train
 
 N_SNAPSHOT = 16
+NEUTRAL_KEYS = ("train.data:", "train.workers:")  # params_diff lines a resume may ignore
 
 
 def run(params: Params, exp: str, force: bool = False, threads: int | None = None) -> None:
@@ -40,18 +41,21 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
     if ddp is not None:
         device = ddp.device(device)
 
-    data_dir, tensors, info = task_for(params, exp).training_tensors(params, exp)
+    data_dir, examples, info, store_record = training_data(params, exp)  # memory or disk (train_data.py)
     cls = get_model(e.model)
     model = cls(cls.Config(**t.net), info, t.lr, (t.beta1, t.beta2))
     if ddp is not None:
         distributed.prepare(model, device, ddp, seed=t.seed, sync_bn=t.sync_batchnorm)
     if t.compile:
         compile_networks(model)
-    # Under torchrun every rank draws the same global batch and trains on its slice of it.
+    # Under torchrun every rank plans the same global batch and reads only its own share of it.
     try:
-        batches = BatchStream(tensors, t.batch_size, seed=t.seed, flip=t.augment_flip, load_size=t.load_size)
+        batches = BatchStream(examples, t.batch_size, seed=t.seed, flip=t.augment_flip, load_size=t.load_size,
+                              workers=t.workers, pin_memory=device.type == "cuda",
+                              share=None if ddp is None else (ddp.rank, ddp.world_size))
     except ValueError as err:
-        raise ParamsError(f"train.{exp}.load_size: {err}") from None
+        key = "batch_size" if "does not split" in str(err) else "load_size"
+        raise ParamsError(f"train.{exp}.{key}: {err}") from None
 
     dtype = amp_dtype(device, t.amp)
     record = {
@@ -63,6 +67,7 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
         "amp_dtype": None if dtype is None else str(dtype).removeprefix("torch."),
         "deterministic": device.type == "cpu",
         "data": {"path": str(data_dir), "sha256": hash_tree(data_dir)},
+        "data_store": store_record,  # which store fed the batches (same bits either way), how many readers
         "n_parameters": {name: sum(p.numel() for p in getattr(model, name).parameters())
                          for name in ("G", "D") if hasattr(model, name)},
         "seed": t.seed, "threads": torch.get_num_threads(), "processes": ddp.world_size if ddp else 1,
@@ -72,7 +77,9 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
     start = None
     if ckpt.exists():
         start = load_checkpoint(ckpt, FOR_RESUME)
-        diff = params_diff(start["params"], record["params"])
+        # Where the examples are kept changes no bit of a batch: a run may resume on the other store.
+        diff = [line for line in params_diff(start["params"], record["params"])
+                if not line.startswith(NEUTRAL_KEYS)]
         if diff and not force:
             raise TrainingError(f"train: {ckpt} was made with other params; refusing to resume:\n  "
                              + "\n  ".join(diff) + "\nrerun with --force to start afresh")
@@ -89,7 +96,7 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
         if note:
             print(f"train: {note}")
 
-    fixed = {k: v[:N_SNAPSHOT] for k, v in tensors.items()}
+    fixed = batches.store.head(N_SNAPSHOT)  # the first rows as stored (a disk store reads just these)
 
     def snapshot(step: int) -> None:
         batch = {k: v.to(device) for k, v in fixed.items()}
@@ -108,6 +115,8 @@ def run(params: Params, exp: str, force: bool = False, threads: int | None = Non
         final = train(model, batches, settings, ckpt, meta, snapshot, start, ddp=ddp)
     except NonFiniteLoss as err:
         raise TrainingError(f"train: {err}") from None
+    finally:
+        batches.close()  # the DataLoader's reader processes, if any
     if ddp is not None:
         distributed.shutdown(ddp)
         if not ddp.is_main:

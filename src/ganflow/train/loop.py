@@ -89,7 +89,9 @@ def train(model: GAN, batches: BatchStream, s: LoopSettings, ckpt_path: Path, me
     progress = Progress(s.steps, step, f"train {meta.get('experiment', '')}", enabled=main)
     while step < s.steps:
         batch = next(batches)
-        batch = _to(batch if ddp is None else ddp.shard(batch), s.device, s.channels_last)
+        if ddp is not None and not getattr(batches, "shares_ranks", False):
+            batch = ddp.shard(batch)  # a stream that read the global batch: this rank's slice of it
+        batch = _to(batch, s.device, s.channels_last)
         losses.add(step, train_step(model, batch, step, scaler, dtype, ddp))
         with warnings.catch_warnings():
             # A model may skip an optimiser on some steps (StarGAN's G: one step in n_critic);

@@ -20,7 +20,8 @@ from ganflow.atomic import write_json
 from ganflow.data.images import list_images, load_image, save_image
 from ganflow.data.inference import find_white_box, fit_square, to_channels, unfit
 from ganflow.data.masking import box_mask, paint
-from ganflow.data.tensors import load_paired_folders, to_images, to_tensor
+from ganflow.data.stores import BoxMaskColumn, Column, ImageColumn
+from ganflow.data.tensors import load_paired_folders, paired_files, to_images, to_tensor
 from ganflow.metrics.bootstrap import mean_interval, psnr_interval, rmse_interval
 from ganflow.metrics.box_kid import DEFINITION as BOX_KID_DEFINITION
 from ganflow.metrics.box_kid import box_kid, box_kid_interval
@@ -76,6 +77,20 @@ def training_tensors(params: Params, exp: str) -> tuple[Path, dict[str, torch.Te
     meta = json.loads((paths.pairs_dir(dataset) / "dataset.json").read_text())
     info = DataInfo(channels=tensors["A"].shape[1], image_size=meta["image_size"])
     return paths.masked_dir(dataset), tensors, info
+
+
+def training_columns(params: Params, exp: str) -> tuple[Path, dict[str, Column], DataInfo]:
+    """training_tensors' rows for the disk store: White and Real read per batch, the mouth
+    boxes kept whole (the mask is drawn from its box)."""
+    dataset = params.experiment(exp).dataset
+    folder = paths.masked_dir(dataset) / SPLIT_FOLDER["train"]
+    ids, white, real = paired_files(folder / "White", folder / "Real")
+    boxes = load_boxes(dataset)
+    a, b = ImageColumn(white), ImageColumn(real)
+    size = a.take([0]).shape[-1]
+    meta = json.loads((paths.pairs_dir(dataset) / "dataset.json").read_text())
+    info = DataInfo(channels=a.take([0]).shape[1], image_size=meta["image_size"])
+    return paths.masked_dir(dataset), {"A": a, "B": b, "mask": BoxMaskColumn([box_of(boxes, i) for i in ids], size)}, info
 
 
 def sample(params: Params, exp: str, model, device: torch.device, out_dir: Path) -> None:

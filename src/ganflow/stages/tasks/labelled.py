@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganflow.data.stores import Column, TensorColumn
 from ganflow.data.tensors import to_tensor
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -25,6 +26,7 @@ from ganflow.stages.tasks.unconditional import PROGRESS_PICTURE as PROGRESS_PICT
 from ganflow.stages.tasks.unconditional import (
     N_INTERP_STEPS,
     classes_of,
+    image_column,
     labels_of,
     latent_arithmetic,
     load_outputs,
@@ -34,6 +36,7 @@ from ganflow.stages.tasks.unconditional import (
     run_generator,
     save_sample_grid,
     slerp,
+    split_rows,
     titled_grid,
     trained_model,
     write_fid,
@@ -60,6 +63,18 @@ def training_tensors(params: Params, exp: str) -> tuple[Path, dict[str, torch.Te
     x = to_tensor(list(images))
     y = torch.from_numpy(labels_of(rows, dataset, len(classes)))
     info = DataInfo(channels=x.shape[1], image_size=meta["image_size"], n_classes=len(classes))
+    return paths.pairs_dir(dataset), {"x": x, "y": y}, info
+
+
+def training_columns(params: Params, exp: str) -> tuple[Path, dict[str, Column], DataInfo]:
+    """training_tensors' rows for the disk store: images read per batch, labels kept whole."""
+    dataset = params.experiment(exp).dataset
+    meta = read_meta(dataset)
+    classes = classes_of(meta, dataset)
+    rows = split_rows(dataset, "train")
+    x = image_column(dataset, rows)
+    y = TensorColumn(torch.from_numpy(labels_of(rows, dataset, len(classes))))
+    info = DataInfo(channels=x.take([0]).shape[1], image_size=meta["image_size"], n_classes=len(classes))
     return paths.pairs_dir(dataset), {"x": x, "y": y}, info
 
 

@@ -28,6 +28,7 @@ import torch
 
 from ganflow.atomic import write_json
 from ganflow.data.images import ImageError, load_image, save_image
+from ganflow.data.stores import Column, ImageColumn
 from ganflow.data.tensors import to_images, to_tensor
 from ganflow.errors import DataError
 from ganflow.metrics.bootstrap import mean_interval, psnr_interval, rmse_interval
@@ -70,16 +71,24 @@ def read_set(dataset: str) -> tuple[Path, pd.DataFrame, dict]:
                            ": a paired_folders, side_by_side_folder or pix2pix source")
 
 
-def load_split(folder: Path, manifest: pd.DataFrame, split: str, channels: int,
-               need_target: bool) -> tuple[list[str], list[np.ndarray], list[np.ndarray | None]]:
-    """(ids, inputs, targets) of one split, sorted by id; a target is None where b is empty."""
+def split_rows(folder: Path, manifest: pd.DataFrame, split: str, need_target: bool) -> pd.DataFrame:
+    """One split's manifest rows, sorted by id (index: the row's position in manifest.csv)."""
     rows = manifest[manifest["split"] == split].sort_values("id")
     if rows.empty:
         raise DataError(f"{folder / 'manifest.csv'}: no {split} pairs")
+    if need_target:
+        for line, r in zip(rows.index + 2, rows.itertuples()):
+            if not r.b:
+                raise DataError(f"{folder / 'manifest.csv'}, line {line} (id {r.id}): a {split} pair without a target (b)")
+    return rows
+
+
+def load_split(folder: Path, manifest: pd.DataFrame, split: str, channels: int,
+               need_target: bool) -> tuple[list[str], list[np.ndarray], list[np.ndarray | None]]:
+    """(ids, inputs, targets) of one split, sorted by id; a target is None where b is empty."""
+    rows = split_rows(folder, manifest, split, need_target)
     ids, inputs, targets = [], [], []
     for line, r in zip(rows.index + 2, rows.itertuples()):
-        if need_target and not r.b:
-            raise DataError(f"{folder / 'manifest.csv'}, line {line} (id {r.id}): a {split} pair without a target (b)")
         try:
             inputs.append(load_image(folder / r.a, channels))
             targets.append(load_image(folder / r.b, channels) if r.b else None)
@@ -94,6 +103,15 @@ def training_tensors(params: Params, exp: str) -> tuple[Path, dict[str, torch.Te
     _, a, b = load_split(folder, manifest, "train", meta["channels"], need_target=True)
     return folder, {"A": to_tensor(a), "B": to_tensor(b)}, DataInfo(channels=meta["channels"],
                                                                     image_size=meta["image_size"])
+
+
+def training_columns(params: Params, exp: str) -> tuple[Path, dict[str, Column], DataInfo]:
+    """training_tensors' pairs for the disk store (data/stores.py), read batch by batch."""
+    folder, manifest, meta = read_set(params.experiment(exp).dataset)
+    rows = split_rows(folder, manifest, "train", need_target=True)
+    where = [f"manifest id {r.id}, line {line}" for line, r in zip(rows.index + 2, rows.itertuples())]
+    columns = {k: ImageColumn([folder / f for f in rows[col]], meta["channels"], where) for k, col in (("A", "a"), ("B", "b"))}
+    return folder, columns, DataInfo(channels=meta["channels"], image_size=meta["image_size"])
 
 
 def _hwc(images: list[np.ndarray]) -> np.ndarray:

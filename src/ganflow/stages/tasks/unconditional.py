@@ -23,6 +23,7 @@ import torch
 
 from ganflow.atomic import atomic_path, write_json
 from ganflow.data.images import ImageError, load_image, save_image
+from ganflow.data.stores import Column, ImageColumn
 from ganflow.data.tensors import to_images, to_tensor
 from ganflow.errors import DataError, MissingInputError
 from ganflow.models.base import DataInfo
@@ -65,10 +66,9 @@ def read_meta(dataset: str) -> dict:
     return json.loads(path.read_text())
 
 
-def read_split(dataset: str, split: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """(manifest rows, images [0, 1] (N, H, W) or (N, H, W, 3)) of one split; errors name the file."""
-    folder = paths.pairs_dir(dataset)
-    manifest_file = folder / "manifest.csv"
+def split_rows(dataset: str, split: str) -> pd.DataFrame:
+    """The manifest rows of one split, in manifest order; errors name the file."""
+    manifest_file = paths.pairs_dir(dataset) / "manifest.csv"
     if not manifest_file.is_file():
         raise MissingInputError(f"{manifest_file} is missing; run `ganflow pair --dataset {dataset}` first")
     manifest = pd.read_csv(manifest_file)
@@ -78,11 +78,25 @@ def read_split(dataset: str, split: str) -> tuple[pd.DataFrame, np.ndarray]:
     rows = manifest[manifest["split"] == split].reset_index(drop=True)
     if rows.empty:
         raise DataError(f"{manifest_file}: no rows with split {split!r}")
+    return rows
+
+
+def read_split(dataset: str, split: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """(manifest rows, images [0, 1] (N, H, W) or (N, H, W, 3)) of one split; errors name the file."""
+    folder = paths.pairs_dir(dataset)
+    rows = split_rows(dataset, split)
     try:
         images = np.stack([load_image(folder / rel) for rel in rows["image"]])
     except (ImageError, FileNotFoundError) as e:
-        raise DataError(f"{manifest_file}: {e}") from None
+        raise DataError(f"{folder / 'manifest.csv'}: {e}") from None
     return rows, images
+
+
+def image_column(dataset: str, rows: pd.DataFrame) -> ImageColumn:
+    """A split's images for the disk store: read per batch as read_split reads them all."""
+    folder = paths.pairs_dir(dataset)
+    return ImageColumn([folder / rel for rel in rows["image"]],
+                       where=[f"{folder / 'manifest.csv'}, id {i}" for i in rows["id"]])
 
 
 def labels_of(rows: pd.DataFrame, dataset: str, n_classes: int) -> np.ndarray:
@@ -160,6 +174,15 @@ def training_tensors(params: Params, exp: str) -> tuple[Path, dict[str, torch.Te
     _, images = read_split(dataset, "train")
     x = to_tensor(list(images))
     return paths.pairs_dir(dataset), {"x": x}, DataInfo(channels=x.shape[1], image_size=meta["image_size"])
+
+
+def training_columns(params: Params, exp: str) -> tuple[Path, dict[str, Column], DataInfo]:
+    """training_tensors' rows for the disk store (data/stores.py), read batch by batch."""
+    dataset = params.experiment(exp).dataset
+    meta = read_meta(dataset)
+    column = image_column(dataset, split_rows(dataset, "train"))
+    channels = column.take([0]).shape[1]
+    return paths.pairs_dir(dataset), {"x": column}, DataInfo(channels=channels, image_size=meta["image_size"])
 
 
 def sample(params: Params, exp: str, model, device: torch.device, out_dir: Path) -> None:
