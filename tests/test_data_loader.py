@@ -307,3 +307,38 @@ def test_a_task_without_a_disk_store_refuses_data_disk(tmp_path):
            "train": {"cg": {"data": "disk"}}}
     with pytest.raises(ParamsError, match=r"train\.cg\.data: 'disk' is not available for the unpaired task"):
         train_data.training_data(parse_params(raw), "cg")
+
+
+# -------------------------------------------------------------------- each task's columns
+
+
+def _columns_match_tensors(task, params, exp) -> None:
+    """A task's training_columns read through a DiskStore give its training_tensors, row for row."""
+    d1, tensors, info1 = task.training_tensors(params, exp)
+    d2, columns, info2 = task.training_columns(params, exp)
+    assert (d1, info1) == (d2, info2)
+    store = DiskStore(columns)
+    rows = store.rows(list(range(store.n)))
+    assert _same(rows, tensors)
+
+
+def test_unconditional_labelled_and_inpaint_columns_are_their_tensors(tmp_path, monkeypatch):
+    from ganflow.stages import fetch, mask, pair
+    from ganflow.stages.tasks import inpaint, labelled, unconditional
+
+    monkeypatch.chdir(tmp_path)
+    raw = {"datasets": {"digits": {"source": "sklearn_digits", "image_size": 32, "options": {"max_images": 40}},
+                        "faces": {"source": "skimage_lfw_faces", "image_size": 32}},
+           "mask": {"faces": {"method": "fixed", "fixed_box": [0.6, 0.3, 0.85, 0.7]}},
+           "experiments": {"dcgan": {"model": "dcgan", "dataset": "digits"},
+                           "cgan": {"model": "cgan", "dataset": "digits"},
+                           "p2p": {"model": "pix2pix", "dataset": "faces"}},
+           "train": {"dcgan": {}, "cgan": {}, "p2p": {}}}
+    params = parse_params(raw)
+    for ds in ("digits", "faces"):
+        fetch.run(params, ds)
+        pair.run(params, ds)
+    mask.run(params, "faces")
+    _columns_match_tensors(unconditional, params, "dcgan")
+    _columns_match_tensors(labelled, params, "cgan")
+    _columns_match_tensors(inpaint, params, "p2p")

@@ -2,8 +2,9 @@
 
     torchrun --nproc_per_node 2 -m ganflow.cli train --exp pix2pix
 
-Every rank draws the same global batch from the same seeded BatchStream and trains on its own
-slice of it; after each phase's backward the gradients of that phase's optimiser are averaged
+Every rank draws the same global batch plan from the same seeded BatchStream and reads, and
+trains on, its own slice of it (BatchStream(share=(rank, world)): a disk store decodes only
+that rank's rows); after each phase's backward the gradients of that phase's optimiser are averaged
 over the ranks, so every rank takes the same optimiser step a single process would take on the
 whole global batch (DistributedDataParallel's reduction, done per phase).  Why not wrap G and D
 in ``torch.nn.parallel.DistributedDataParallel``: a GAN step runs D forward several times before

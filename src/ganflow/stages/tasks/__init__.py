@@ -9,6 +9,13 @@ offering the same four functions:
     evaluate(params, exp)                             writes results/<exp>/<metric>.json
     plot_samples(params, exp, out_dir)                writes pictures of the test samples
 
+optionally the same rows for the disk store (train.<exp>.data: disk; stages/train_data.py),
+which a task without it refuses with a ParamsError:
+
+    training_columns(params, exp) -> (data_dir, {name: data.stores column}, DataInfo)
+        the rows of training_tensors in the same order, as file names (ImageColumn), boxes
+        (BoxMaskColumn) or small tensors (TensorColumn): a batch decodes only its own rows
+
 and, optionally, the hooks that run a trained model on a user's request (`ganflow translate`,
 `ganflow generate`; a task without one gets a message naming the command that fits instead):
 
