@@ -78,10 +78,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=2048, help="PNGs in the synthetic folder")
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--batches", type=int, default=8, help="batches timed per contender per round")
+    # Well above workers x prefetch (2 per worker): else a timing only drains the queue filled before it.
+    ap.add_argument("--batches", type=int, default=24, help="batches delivered per contender per round")
+    ap.add_argument("--steps", type=int, default=3, help="train_step steps timed per contender per round")
     ap.add_argument("--repeats", type=int, default=5, help="rounds; each number is their median")
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the training process")
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--no-fed", action="store_true", help="skip table 2 (the slow one: it runs train_step)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -108,25 +111,27 @@ def main() -> None:
             for name in order:
                 rates[name].append(delivery(streams[name], args.batches))
             times = []
-            for s in range(args.batches):
+            for s in range(args.steps):
                 t0 = time.perf_counter()
                 train_step(model, batch, s)
                 times.append(time.perf_counter() - t0)
             consume.append(args.batch / statistics.median(times))
-            for name in order:
-                feds[name].append(fed(model, streams[name], args.batches))
+            for name in order if not args.no_fed else ():
+                feds[name].append(fed(model, streams[name], args.steps))
         for s in streams.values():
             s.close()
 
     c = statistics.median(consume)
     print(f"{args.n} PNGs {SIZE}x{SIZE} RGB, batch {args.batch}, flip on; torch threads {args.threads}; "
-          f"medians of {args.repeats} rounds of {args.batches} batches; {torch.get_num_threads()} threads, "
-          f"{__import__('os').cpu_count()} CPUs\n")
+          f"medians of {args.repeats} rounds of {args.batches} batches ({args.steps} steps); "
+          f"{__import__('os').cpu_count()} CPUs, load average {__import__('os').getloadavg()[0]:.1f}\n")
     print("| source | delivery (images/s) | DCGAN train_step consumes (images/s) | delivery / consumption |")
     print("| --- | ---: | ---: | ---: |")
     for name in names:
         d = statistics.median(rates[name])
         print(f"| {name} | {d:,.0f} | {c:,.0f} | {d / c:.1f}x |")
+    if args.no_fed:
+        return
     print("\n| train_step fed by | images/s | vs memory |")
     print("| --- | ---: | ---: |")
     base = statistics.median(feds["memory"])
