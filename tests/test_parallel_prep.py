@@ -3,6 +3,8 @@ the same problem lists; the worker count is a run setting, not something either 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -156,3 +158,21 @@ def test_snakemake_hands_pair_and_mask_its_cores_without_changing_their_command(
     dvc = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
     assert dvc["pair_lfw_faces"]["cmd"] == "ganflow pair --dataset lfw_faces"
     assert dvc["mask_lfw_faces"]["cmd"] == "ganflow mask --dataset lfw_faces"
+
+
+@pytest.mark.slow
+def test_a_run_on_more_cores_finds_pair_and_mask_current_in_both_tools(tmp_path):
+    """Built on 1 core, then asked again with 2: neither Snakemake nor DVC sees anything stale."""
+    work = copy_project(tmp_path / "proj")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(work / "src")}
+
+    def sh(cmd: str) -> str:
+        proc = subprocess.run(cmd, shell=True, cwd=work, capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, f"{cmd}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        return proc.stdout + proc.stderr
+
+    sh("git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init")
+    sh("snakemake --cores 1 data/masked/lfw_faces")
+    planned = sh("snakemake -n --cores 2 data/masked/lfw_faces")
+    assert not re.search(r"^rule \w+:", planned, flags=re.M), planned[-2000:]
+    assert "Data and pipelines are up to date" in sh("dvc status pair_lfw_faces mask_lfw_faces")
