@@ -14,7 +14,8 @@ the orchestrators do, each as its own `python -m ganflow.cli` process on this ch
 
 mask is left out: it paints mouths of detected faces, and these images have none.
 
-Columns: wall seconds of the stage's process; peak RSS, the largest resident set of any one
+Columns: wall seconds of the stage's process; its CPU seconds (user + system, its workers
+included: on a machine shared with other jobs, wall time says little about the work); peak RSS, the largest resident set of any one
 process of the stage (os.wait4's ru_maxrss: the stage's process or, for pair, its largest
 worker; not their sum), in MB.  pair's wall time is the median of its runs; the other stages run
 once.  The last lines give pair's 1-worker median time over its 2-worker one.
@@ -85,8 +86,9 @@ def write_params(project: Path, images: Path, steps: int) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def run_stage(project: Path, args: list[str], log: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of `ganflow <args>` in project; raises with its log on failure."""
+def run_stage(project: Path, args: list[str], log: Path) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS MB) of `ganflow <args>` in project (CPU: user + system
+    of the process and the workers it waited for); raises with its log on failure."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TQDM_DISABLE": "1"}
     with open(log, "w") as out:
         t0 = time.perf_counter()
@@ -98,7 +100,7 @@ def run_stage(project: Path, args: list[str], log: Path) -> tuple[float, float]:
     if proc.returncode != 0:
         raise RuntimeError(f"ganflow {' '.join(args)} failed ({proc.returncode}); its log, {log}:\n"
                            + log.read_text()[-3000:])
-    return wall, usage.ru_maxrss / 1024  # Linux: kilobytes
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: kilobytes
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
@@ -106,7 +108,8 @@ def tree_hashes(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def bench(n: int, images: Path, work: Path, steps: int, repeats: int) -> list[tuple[str, int, float, float]]:
+def bench(n: int, images: Path, work: Path, steps: int, repeats: int,
+          upto: str) -> list[tuple[str, int, float, float, float]]:
     project = work / f"n{n}"
     project.mkdir()
     subset = project / "images"   # this N's images: hard links to the first n of the shared set
@@ -119,13 +122,13 @@ def bench(n: int, images: Path, work: Path, steps: int, repeats: int) -> list[tu
     rows = []
 
     def stage(name: str, *args: str) -> None:
-        wall, rss = run_stage(project, list(args), logs / f"{name.replace(' ', '_')}.log")
-        rows.append((name, n, wall, rss))
-        print(f"  {name:<18} {wall:8.1f} s {rss:8.0f} MB", flush=True)
+        wall, cpu, rss = run_stage(project, list(args), logs / f"{name.replace(' ', '_')}.log")
+        rows.append((name, n, wall, cpu, rss))
+        print(f"  {name:<18} {wall:8.1f} s {cpu:8.1f} cpu s {rss:8.0f} MB", flush=True)
 
     stage("fetch", "fetch", "--dataset", DATASET)
     pairs = project / "data" / "pairs" / DATASET
-    timed: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    timed: dict[int, list[tuple[float, float, float]]] = {1: [], 2: []}
     first = None
     for _ in range(repeats):  # 1 and 2 workers alternately, so a change in the machine's load hits both
         for workers in (1, 2):
@@ -137,10 +140,12 @@ def bench(n: int, images: Path, work: Path, steps: int, repeats: int) -> list[tu
             if hashes != first:
                 raise RuntimeError(f"N={n}: pair with {workers} worker(s) wrote other files than before ({pairs})")
     for workers, runs in timed.items():
-        wall = statistics.median(w for w, _ in runs)
-        rows.append((f"pair ({workers} worker{'s' if workers > 1 else ''})", n, wall, max(r for _, r in runs)))
-        print(f"  {rows[-1][0]:<18} {wall:8.1f} s {rows[-1][3]:8.0f} MB  (median of {repeats}: "
-              f"{', '.join(f'{w:.1f}' for w, _ in runs)})", flush=True)
+        wall, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+        rows.append((f"pair ({workers} worker{'s' if workers > 1 else ''})", n, wall, cpu, max(r[2] for r in runs)))
+        print(f"  {rows[-1][0]:<18} {wall:8.1f} s {cpu:8.1f} cpu s {rows[-1][4]:8.0f} MB  (median of {repeats}: "
+              f"{', '.join(f'{r[0]:.1f}' for r in runs)})", flush=True)
+    if upto == "pair":
+        return rows
     stage("weights", "weights")
     stage("train", "train", "--exp", EXP)
     stage("sample", "sample", "--exp", EXP)
@@ -153,6 +158,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, nargs="+", default=[2000, 10000, 50000], help="data set sizes")
     ap.add_argument("--steps", type=int, default=20, help="DCGAN training steps (batch 64)")
     ap.add_argument("--repeats", type=int, default=3, help="pair runs per worker count (the median is shown)")
+    ap.add_argument("--upto", choices=["pair", "evaluate"], default="evaluate", help="last stage to run")
     ap.add_argument("--keep", action="store_true", help="keep the temporary project folders")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ganflow-scale-"))
@@ -165,18 +171,18 @@ def main() -> int:
               f"({os.cpu_count()} cores seen); projects under {work}", flush=True)
         for n in sorted(args.n):
             print(f"N = {n}", flush=True)
-            rows += bench(n, images, work, args.steps, args.repeats)
+            rows += bench(n, images, work, args.steps, args.repeats, args.upto)
     finally:
         if args.keep:
             print(f"kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{'stage':<18} {'N':>7} {'wall s':>9} {'peak RSS MB':>12}")
-    for name, n, wall, rss in rows:
-        print(f"{name:<18} {n:>7} {wall:>9.1f} {rss:>12.0f}")
+    print(f"\n{'stage':<18} {'N':>7} {'wall s':>9} {'CPU s':>9} {'peak RSS MB':>12}")
+    for name, n, wall, cpu, rss in rows:
+        print(f"{name:<18} {n:>7} {wall:>9.1f} {cpu:>9.1f} {rss:>12.0f}")
     print()
     for n in sorted(args.n):
-        t = {name: wall for name, m, wall, _ in rows if m == n}
+        t = {name: wall for name, m, wall, _, _ in rows if m == n}
         print(f"pair N={n}: 1 worker {t['pair (1 worker)']:.1f} s / 2 workers {t['pair (2 workers)']:.1f} s "
               f"= {t['pair (1 worker)'] / t['pair (2 workers)']:.2f}x")
     return 0
