@@ -25,7 +25,7 @@ for stage in STAGES.values():
         output: [rule_output(o) for o in stage.outs]
         log: f"logs/{stage.name}.log"
         params: values=json.dumps(PARAM_VALUES[stage.name], sort_keys=True), cmd=stage.cmd
-        threads: KINDS.get(stage.kind, {}).get("threads", 1)
+        threads: kind_threads(stage.kind)
         resources: **KINDS.get(stage.kind, {}).get("resources", {})
         # A constant string: a shell directive is evaluated when the job runs, after this loop has
         # moved on, so anything stage-specific must come in through params (bound now). The last

@@ -1,5 +1,6 @@
 # What the Snakefile's rules are made of: the derived graph, report flags, and the record in dvc.lock.
 import json
+import os
 import re
 import subprocess
 import sys
@@ -91,3 +92,10 @@ except GanflowError as e:  # a bad params.yaml: its sentence, not a traceback th
 if graph.sync_dvc_yaml(DVC_TEXT):
     print("ganflow: dvc.yaml rewritten from params.yaml and the code (the derived graph changed)")
 KINDS = yaml.safe_load(Path(config.get("kinds", "workflow/kinds.yaml")).read_text()) or {}
+
+
+def kind_threads(kind):
+    """A kind's threads from the kinds file; `all`: as many as this machine has, which Snakemake
+    caps at --cores, so `snakemake --cores N` hands the job N (and GANFLOW_THREADS=N)."""
+    threads = KINDS.get(kind, {}).get("threads", 1)
+    return (os.cpu_count() or 1) if threads == "all" else threads

@@ -61,6 +61,12 @@ def _env_threads() -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganflow", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"ganflow {__version__}")
@@ -83,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--keep", action="store_true", help="keep the temporary workspace for inspection")
         if name == "seeds":
             p.add_argument("-k", type=int, default=3, help="how many seeds: train.<exp>.seed + 0..k-1 (default 3)")
+        if name in ("pair", "mask"):
+            p.add_argument("--workers", type=_positive_int, default=_env_threads(),
+                           help="worker processes for the images (default: $GANFLOW_THREADS, which Snakemake "
+                                "sets per job, else every core); the output is the same for any number")
         if name in ("train", "sample", "evaluate", "classifier", "text_encoder", "seeds"):
             p.add_argument("--threads", type=int, default=_env_threads(),
                            help="torch CPU threads (default: $GANFLOW_THREADS, which Snakemake sets per job)")

@@ -46,6 +46,11 @@ def pixel_limit(max_pixels: int) -> Iterator[None]:
         _max_pixels.reset(token)
 
 
+def current_pixel_limit() -> int:
+    """The limit in force here (worker processes are handed it: a context variable does not travel)."""
+    return _max_pixels.get()
+
+
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 

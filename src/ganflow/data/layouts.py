@@ -26,6 +26,7 @@ folders, the homework folders, class sub-folders, a plain image folder) into Tab
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +34,12 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from ganflow import errors
 from ganflow.atomic import write_json
-from ganflow.data.images import IMAGE_SUFFIXES, ImageError, list_images, load_image, resize, save_image
+from ganflow.data import parallel
+from ganflow.data.images import (IMAGE_SUFFIXES, ImageError, current_pixel_limit, list_images, load_image,
+                                  pixel_limit, resize, save_image)
 from ganflow.data.split import seeded_split, split_rule
 from ganflow.errors import DataError
 
@@ -136,12 +138,15 @@ def safe_id(text: str) -> str:
 
 def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int,
           test_fraction: float, split_seed: int, on_bad: str = "error",
-          max_images: int | None = None, progress: bool = True) -> dict:
+          max_images: int | None = None, progress: bool = True, workers: int | None = None) -> dict:
     """Read, check, crop, resize and write every row of ``table`` under ``out``; return dataset.json.
 
     All problems (found while listing, unreadable files, partners of different sizes,
     duplicate ids) are collected in one pass; with ``on_bad="error"`` they are raised together
     as one DataError, with ``"skip"`` their rows are left out and listed in skipped.csv.
+
+    Rows are read and written by ``workers`` processes (None: every core; see data/parallel.py),
+    in order, so every file written and every message is the same for any number of workers.
     """
     if table.layout not in LAYOUTS:
         raise ValueError(f"unknown layout {table.layout!r}; known: {LAYOUTS}")
@@ -160,37 +165,31 @@ def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int
         rows = [rows[i] for i in keep]
         rule += f"; then a random subset of {max_images} of the {n_available} rows (numpy.random.default_rng({split_seed}))"
 
-    written, channels_seen, landmarks, cropped = [], {}, [], False
-    for row in tqdm(rows, desc=f"pair {dataset}", unit="img", disable=not progress):
+    for row in rows:
         if row.split not in SPLITS:
             raise ValueError(f"row {row.id!r}: split {row.split!r} is not one of {SPLITS}")
-        loaded, row_problems = {}, []
-        for col, img in row.images.items():
-            if img is None:
-                continue
-            try:
-                loaded[col] = img.load(table.channels)
-            except ImageError as e:
-                row_problems.append(Problem(img.name, f"unreadable: {e}", row.id))
-        if "a" in loaded and "b" in loaded and loaded["a"].shape[:2] != loaded["b"].shape[:2]:
-            (ha, wa), (hb, wb) = loaded["a"].shape[:2], loaded["b"].shape[:2]
-            row_problems.append(Problem(f"{row.images['a'].name} + {row.images['b'].name}",
-                                        f"size mismatch between partners: {ha}x{wa} vs {hb}x{wb} (height x width)", row.id))
-        if row_problems:
-            problems += row_problems
-            continue
+
+    job = _RowJob(table.layout, table.channels, image_size, Path(out), current_pixel_limit())
+    written, channels_seen, landmarks, cropped = [], {}, [], False
+    n_workers = parallel.worker_count(workers, len(rows))
+    with parallel.Workers(n_workers) as pool:
         if problems and on_bad == "error":
-            continue  # keep checking to list every problem, but writing is wasted work now
-        rel = {}
-        for col, arr in loaded.items():
-            channels_seen.setdefault(1 if arr.ndim == 2 else 3, []).append(row.id)
-            square, (top, left, side) = centre_square(arr)
-            cropped |= square.shape != arr.shape
-            rel[col] = _rel_path(table.layout, row, col)
-            save_image(out / rel[col], resize(square, image_size))
-            if col == "image" and row.landmarks is not None:
-                landmarks.append({"id": row.id, **_moved_landmarks(row.landmarks, top, left, side, image_size)})
-        written.append(_manifest_row(table, row, rel))
+            pool.stop()  # keep checking to list every problem, but writing is wasted work now
+        done = pool.map(functools.partial(_pair_row, job), rows, desc=f"pair {dataset}", progress=progress)
+        for row, (row_problems, result) in zip(rows, done, strict=True):
+            if row_problems:
+                problems += row_problems
+                if on_bad == "error":
+                    pool.stop()
+                continue
+            if result is None or (problems and on_bad == "error"):
+                continue  # not written, or written before the stop arrived: the run fails anyway
+            for ndim in result.ndims:
+                channels_seen.setdefault(1 if ndim == 2 else 3, []).append(row.id)
+            cropped |= result.cropped
+            if result.landmarks is not None:
+                landmarks.append({"id": row.id, **result.landmarks})
+            written.append(_manifest_row(table, row, result.rel))
 
     if problems and on_bad == "error":
         raise DataError(_problem_message(dataset, table.root, problems))
@@ -236,6 +235,56 @@ def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int
     meta.update(table.extra)
     write_json(out / "dataset.json", meta)
     return meta
+
+
+@dataclass(frozen=True)
+class _RowJob:
+    """What a worker needs besides the row (sent with each task, so it stays small)."""
+    layout: str
+    channels: int | None
+    image_size: int
+    out: Path
+    max_pixels: int
+
+
+@dataclass(frozen=True)
+class _Written:
+    rel: dict[str, str]                 # column -> path under out
+    ndims: tuple[int, ...]              # each image's ndim as read (2: grayscale, 3: colour)
+    cropped: bool
+    landmarks: dict | None
+
+
+def _pair_row(job: _RowJob, row: Row) -> tuple[list[Problem], _Written | None]:
+    """Read and check one row's images, then crop, resize and write them (in a worker process).
+
+    Returns the row's problems, and what was written (None when there were problems, or when the
+    parent asked to stop writing because the run will fail anyway)."""
+    with pixel_limit(job.max_pixels):
+        loaded, row_problems = {}, []
+        for col, img in row.images.items():
+            if img is None:
+                continue
+            try:
+                loaded[col] = img.load(job.channels)
+            except ImageError as e:
+                row_problems.append(Problem(img.name, f"unreadable: {e}", row.id))
+    if "a" in loaded and "b" in loaded and loaded["a"].shape[:2] != loaded["b"].shape[:2]:
+        (ha, wa), (hb, wb) = loaded["a"].shape[:2], loaded["b"].shape[:2]
+        row_problems.append(Problem(f"{row.images['a'].name} + {row.images['b'].name}",
+                                    f"size mismatch between partners: {ha}x{wa} vs {hb}x{wb} (height x width)", row.id))
+    if row_problems or parallel.stop_requested():
+        return row_problems, None
+    rel, ndims, cropped, moved = {}, [], False, None
+    for col, arr in loaded.items():
+        ndims.append(arr.ndim)
+        square, (top, left, side) = centre_square(arr)
+        cropped |= square.shape != arr.shape
+        rel[col] = _rel_path(job.layout, row, col)
+        save_image(job.out / rel[col], resize(square, job.image_size))
+        if col == "image" and row.landmarks is not None:
+            moved = _moved_landmarks(row.landmarks, top, left, side, job.image_size)
+    return [], _Written(rel, tuple(ndims), cropped, moved)
 
 
 def centre_square(arr: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:

@@ -3,15 +3,19 @@
 Boxes are (top, left, bottom, right) in pixels, bottom/right exclusive.  The box comes from
 landmarks when a data set has them, else from scikit-image's LBP frontal-face cascade with the
 mouth placed relative to the face box, else from the mean face box of the faces that were found.
+
+The two per-file steps at the end (:func:`detect_file`, :func:`write_pair`) are what the mask
+stage's worker processes run: each reads its own image, so no process holds the whole set.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from ganflow.data.images import resize
+from ganflow.data.images import load_image, resize, save_image
 
 DETECT_SIZE = 128  # the face-relative mouth rule was measured on faces at this size
 # scale 1.05 / min 48 px found 91 of the 100 lfw faces (1.1 / 48: 86; smaller minima add false hits)
@@ -102,3 +106,24 @@ def paint(img: np.ndarray, box: Box, fill: float = 1.0) -> np.ndarray:
     t, l, b, r = box
     out[t:b, l:r] = fill
     return out
+
+
+def detect_file(path: Path) -> FaceBox | None:
+    """:func:`detect_face` on an image file (a worker's first pass)."""
+    return detect_face(load_image(path))
+
+
+@dataclass(frozen=True)
+class MaskJob:
+    """One image to mask: read ``source``, write it to ``real`` and painted to ``white``."""
+    source: Path
+    real: Path
+    white: Path
+    box: Box
+
+
+def write_pair(job: MaskJob, fill: float) -> None:
+    """Write the real image and its painted copy (a worker's second pass)."""
+    img = load_image(job.source)
+    save_image(job.real, img)
+    save_image(job.white, paint(img, job.box, fill))

@@ -6,6 +6,9 @@ every image once, so a corrupt or unreadable file, a missing partner or partners
 sizes stop the pipeline here, all listed in one message (or, with ``options.on_bad: skip``,
 are left out and listed in skipped.csv).  Sets without a split of their own get the seeded
 train/test rule of data/split.py.
+
+``workers`` processes (the CLI's ``--workers``: default the threads Snakemake gives the job, else
+every core) read and write the images; the output is the same, byte for byte, for any number.
 """
 from __future__ import annotations
 
@@ -18,12 +21,12 @@ from ganflow.params import Params
 from ganflow.stages import paths
 
 
-def run(params: Params, dataset: str) -> None:
+def run(params: Params, dataset: str, workers: int | None = None) -> None:
     with pixel_limit(params.dataset(dataset).max_image_pixels):
-        _pair(params, dataset)
+        _pair(params, dataset, workers)
 
 
-def _pair(params: Params, dataset: str) -> None:
+def _pair(params: Params, dataset: str, workers: int | None) -> None:
     ds = params.dataset(dataset)
     source = get_source(ds.source)
     options = source.parse_options(dataset, ds.options)
@@ -45,6 +48,6 @@ def _pair(params: Params, dataset: str) -> None:
     with atomic_dir(paths.pairs_dir(dataset)) as tmp:
         meta = layouts.write(table, tmp, dataset=dataset, source=source.name, image_size=ds.image_size,
                              test_fraction=ds.test_fraction, split_seed=ds.split_seed, on_bad=options.on_bad,
-                             max_images=options.max_images)
+                             max_images=options.max_images, workers=workers)
     counts = ", ".join(f"{k[2:]} {v}" for k, v in meta.items() if k.startswith("n_") and k != "n_available")
     print(f"pair: {dataset}: {source.layout} layout, {counts}, at {ds.image_size}px -> {paths.pairs_dir(dataset)}")
