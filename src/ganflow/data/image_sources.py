@@ -16,6 +16,9 @@ from ganflow.data.images import ImageError, load_image
 from ganflow.data.npz_stream import iter_npz_rows, npz_shape
 from ganflow.errors import DataError
 
+# Rows per block when a walk's block size is this module's choice (take, a subset of a stream).
+READ_BLOCK = 256
+
 
 class ImageSource:
     """An ordered image set: ``len``, ``shape``, ``blocks(rows)`` and ``take(indices)``."""
@@ -44,7 +47,7 @@ class ImageSource:
         out = np.empty((len(indices), *self.image_shape), np.float32)
         order = np.argsort(indices, kind="stable")
         wanted, pos, start = indices[order], 0, 0
-        for block in self.blocks(256):
+        for block in self.blocks(READ_BLOCK):
             end = start + len(block)
             while pos < len(wanted) and wanted[pos] < end:
                 out[order[pos]] = block[wanted[pos] - start]
@@ -169,7 +172,7 @@ class Subset(ImageSource):
             return
         pending: list[np.ndarray] = []
         have, pos, start = 0, 0, 0
-        for block in self.base.blocks(max(rows, 256)):
+        for block in self.base.blocks(max(rows, READ_BLOCK)):
             end = start + len(block)
             stop = np.searchsorted(self.indices, end)
             if stop > pos:
