@@ -11,9 +11,9 @@ outputs.npz with the generated images (a stand-in checkpoint: evaluate only hash
 evaluate runs in its own child process; the table gives the child's peak resident set size
 (ru_maxrss) and wall time, next to the bytes the images would take stacked in float32.
 
---extractor stub: a 12-channel convolution stands in for the Inception, so a 50,000-image run fits
-a small CPU; what it measures is the evaluation's own memory (pixels, features, statistics),
-without the network's activations.  --extractor inception: the FIDInceptionV3 architecture (its
+--extractor stub: one 8 x 8 / stride 8 convolution to 2048 channels (pool3's width) stands in for
+the Inception, so a 50,000-image run fits a small CPU; what it measures is the evaluation's own
+memory (pixels, 2048-d features, statistics, distances), without the network's activations.  --extractor inception: the FIDInceptionV3 architecture (its
 weights from data/weights when `ganflow weights` put them there, else random: the memory is the
 same); run it at a small size to get the network's own, size-independent share.
 """
@@ -44,7 +44,8 @@ if kind == "stub":
     class Stub(torch.nn.Module):
         def __init__(self):
             super().__init__(); torch.manual_seed(0)
-            self.conv = torch.nn.Conv2d(1, 12, 3); self.with_logits = False
+            # pool3's width, so that features, statistics and distances take what the Inception's would
+            self.conv = torch.nn.Conv2d(1, 2048, 8, stride=8); self.with_logits = False
         def forward(self, x):
             return torch.relu(self.conv(x.mean(dim=1, keepdim=True))).mean(dim=(2, 3))
     net = Stub()

@@ -317,10 +317,9 @@ def write_fid(params: Params, exp: str, dataset: str, images, common: dict) -> d
         written, scored_idx, f"samples of {exp} ({len(scored_idx)} of {len(written)}, seed {seed})")
     ref_split = e.reference
     other_split = "train" if ref_split == "test" else "test"
-    _, ref_images = split_source(dataset, ref_split)
-    _, other_images = split_source(dataset, other_split)
-    _, test_images = split_source(dataset, "test")
-    _, train_images = split_source(dataset, "train")
+    splits = {name: split_source(dataset, name)[1] for name in ("test", "train")}
+    ref_images, other_images = splits[ref_split], splits[other_split]
+    test_images, train_images = splits["test"], splits["train"]
 
     real = reference_set(params, ref_images, f"{pairs}/{ref_split}", max_features=cap)
     fake, fake_sub = generated_sets(params, scored, scored.label if scored is not written else f"samples of {exp}",
