@@ -142,6 +142,14 @@ class EvaluateParams(Strict):
     # Memorisation: "close" = below this times the median nearest-neighbour distance among
     # the training images themselves.
     memorisation_threshold: float = Field(_d("evaluate.memorisation_threshold"), gt=0)
+    # dcgan / cgan: how many of the written samples are scored (a seeded subset; null: all of them),
+    # and which real split FID is computed against.
+    n_samples: PositiveInt | None = _d("evaluate.n_samples")
+    reference: Literal["test", "train"] = _d("evaluate.reference")
+    # dcgan / cgan: a set larger than this has its FID from streamed statistics, and KID,
+    # precision/recall and memorisation (which need every feature in memory) see a seeded subset of
+    # this size; the FID interval is skipped above it.  Bounds evaluate's memory at any n.
+    max_features_in_memory: PositiveInt = _d("evaluate.max_features_in_memory")
 
 
 class ClassifierParams(Strict):

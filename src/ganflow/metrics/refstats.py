@@ -16,11 +16,14 @@ key is a hash of everything the numbers depend on, never of a name:
 
 A cache file is ``<cache_dir>/<key>.npz``, written atomically, read with ``allow_pickle=False``.
 It holds pytorch-fid's keys ``mu`` and ``sigma`` (so pytorch-fid reads it too), plus ``features``
-(KID, precision/recall and memorisation need them) and the key's ingredients.  The stored ``mu``
+(KID, precision/recall and memorisation need them; a set above evaluate.max_features_in_memory is
+stored with its streamed mu and sigma only) and the key's ingredients.  ``images_sha256`` is an
+incremental hash, so a set read a block at a time hashes like the same set stacked in memory.  The stored ``mu``
 and ``sigma`` are used as they are, so a cache hit gives bit-identical FID to the run that filled it.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import warnings
@@ -238,14 +241,18 @@ def cached_stats(
     images_hash: str,
     extractor_hash: str,
     preprocessing: dict,
-    compute_features: Callable[[], np.ndarray],
+    compute_features: Callable[[], np.ndarray | RefStats],
     numerics: dict | None = None,
+    need_features: bool = True,
 ) -> tuple[RefStats, bool]:
     """Statistics of an image set from ``cache_dir`` when present, else computed and stored.
 
-    Returns (stats, hit).  ``compute_features`` runs only on a miss.  A cache file that cannot be
-    read, or whose recorded key differs from its name, is recomputed and replaced (with a warning):
-    a cache must never be the reason a number is wrong.  ``cache_dir=None`` disables caching.
+    Returns (stats, hit).  ``compute_features`` runs only on a miss; it returns the feature matrix,
+    or, for a set too large to hold its features, streamed statistics (a RefStats with mu, sigma
+    and n and no features), which are cached as such.  With ``need_features=False`` a cache file
+    without features is a hit.  A cache file that cannot be read, or whose recorded key differs
+    from its name, is recomputed and replaced (with a warning): a cache must never be the reason a
+    number is wrong.  ``cache_dir=None`` disables caching.
     """
     key = cache_key(images_hash, extractor_hash, preprocessing, numerics)
     provenance = {"key": key, "images_sha256": images_hash, "extractor_sha256": extractor_hash,
@@ -254,13 +261,18 @@ def cached_stats(
     if path is not None and path.is_file():
         try:
             stats = load_stats(path)
-            if stats.key != key or stats.features is None or stats.features.shape[0] != stats.n:
+            if stats.key != key or (stats.features is None and need_features) or (
+                    stats.features is not None and stats.features.shape[0] != stats.n):
                 raise ValueError("recorded key or feature count does not match")
             return stats, True
         except ValueError as e:
             warnings.warn(f"reference statistics cache {path} is unusable ({e}); recomputing", RuntimeWarning,
                           stacklevel=2)
-    stats = stats_from_features(compute_features(), **provenance)
+    computed = compute_features()
+    if isinstance(computed, RefStats):
+        stats = dataclasses.replace(computed, **provenance)
+    else:
+        stats = stats_from_features(computed, **provenance)
     if path is not None:
         _ensure_cache_dir(path.parent)
         save_stats(path, stats)

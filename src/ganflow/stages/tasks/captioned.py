@@ -26,7 +26,7 @@ import torch
 from ganflow.data import captions as cap
 from ganflow.data.images import resize
 from ganflow.data.tensors import to_tensor
-from ganflow.errors import DataError, MissingInputError
+from ganflow.errors import DataError, MissingInputError, ParamsError
 from ganflow.hashing import sha256_file
 from ganflow.models.base import DataInfo
 from ganflow.nn.text_encoder import CaptionEmbedder, load_text_encoder
@@ -38,6 +38,7 @@ from ganflow.stages.tasks.unconditional import PROGRESS_PICTURE as PROGRESS_PICT
 from ganflow.stages.tasks.unconditional import (
     N_INTERP_STEPS,
     classes_of,
+    floor_of,
     labels_of,
     latent_arithmetic,
     load_outputs,
@@ -156,10 +157,13 @@ def attribute_agreement(images: np.ndarray, captions: np.ndarray, classes: np.nd
 def evaluate(params: Params, exp: str) -> None:
     dataset = params.experiment(exp).dataset
     meta = read_meta(dataset)
+    if params.evaluate.n_samples is not None:  # the caption and classifier scores below read every sample
+        raise ParamsError(f"evaluate.n_samples is {params.evaluate.n_samples}; experiment {exp!r} (text2img) scores "
+                          f"every sample it wrote: set evaluate.n_samples to null (it subsets dcgan and cgan)")
     out = load_outputs(exp)
     common = {**metric_common(exp, dataset), "text_encoder_sha256": str(out["text_encoder_sha256"])}
     fid = write_fid(params, exp, dataset, out["images"], common)
-    line = f"evaluate: {exp}: fid {fid['value']:.2f} (training images {fid['train_images_vs_test']['value']:.2f})"
+    line = f"evaluate: {exp}: fid {fid['value']:.2f} (real images {floor_of(fid)['value']:.2f})"
     if isinstance(meta.get("classes"), list):
         classes = classes_of(meta, dataset)
         asked = requested_classes(out["captions"], out["labels"])

@@ -22,7 +22,7 @@ src/ganflow/nn/classifier.py.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,10 +30,11 @@ import numpy as np
 import pandas as pd
 
 from ganflow.atomic import write_json
+from ganflow.data.image_sources import ArrayImages, ImageSource
 from ganflow.errors import DataError, MissingInputError
 from ganflow.hashing import sha256_file
 from ganflow.metrics.bootstrap import fid_interval, kid_interval
-from ganflow.metrics.classifier_score import classifier_scores
+from ganflow.metrics.classifier_score import scores_from_logits
 from ganflow.metrics.frechet import frechet_distance, frechet_distance_from_features, gaussian_stats
 from ganflow.metrics.inception import (
     PREPROCESSING,
@@ -46,7 +47,15 @@ from ganflow.metrics.inception_score import inception_score
 from ganflow.metrics.kid import capped_subset_size, kernel_inception_distance
 from ganflow.metrics.memorisation import memorisation
 from ganflow.metrics.precision_recall import precision_recall
-from ganflow.metrics.refstats import RefStats, cached_stats, extractor_sha256, images_sha256, stats_from_features
+from ganflow.metrics.refstats import (
+    ImagesHasher,
+    RefStats,
+    cached_stats,
+    extractor_sha256,
+    images_sha256,
+    stats_from_features,
+)
+from ganflow.metrics.streaming import StreamingMoments
 from ganflow.params import Params
 from ganflow.provenance import code_version
 from ganflow.stages import paths
@@ -58,6 +67,11 @@ from ganflow.train.device import pick_device
 # the same with or without it.  It creates its own .gitignore; deleting it only costs time.
 REFSTATS_DIR = paths.DATA / "refstats"
 PT_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
+# Images decoded and passed through the Inception per block (rounded to whole evaluate batches, so
+# that the network sees the same batches as it would on the stacked set: identical features).
+FEATURE_BLOCK_IMAGES = 512
+# The domain classifier's batches are 256 (nn/classifier.py); blocks are whole multiples of them.
+CLASSIFIER_BLOCK_IMAGES = 1024
 
 
 def nchw(arr: np.ndarray) -> np.ndarray:
@@ -131,12 +145,88 @@ class FeatureSet:
         return {"set": self.label, **self.stats.describe(), "cache_hit": self.cache_hit}
 
 
-def reference_set(params: Params, images: np.ndarray, label: str) -> FeatureSet:
-    """A real image set's features and statistics, from data/refstats/ when computed before."""
-    images = nchw(images)
+def as_source(images, label: str = "images") -> ImageSource:
+    """An ImageSource as it is; an array wrapped as one."""
+    return images if isinstance(images, ImageSource) else ArrayImages(images, label)
+
+
+def block_rows(params: Params) -> int:
+    b = params.evaluate.batch_size
+    return b * max(1, FEATURE_BLOCK_IMAGES // b)
+
+
+def _hash_blocks(hasher: ImagesHasher, block: np.ndarray) -> None:
+    for image in nchw(block):
+        hasher.update(image)
+
+
+def source_sha256(params: Params, source: ImageSource) -> str:
+    """images_sha256 of a set walked a block at a time (equal to hashing the stacked set)."""
+    hasher = ImagesHasher()
+    for block in source.blocks(block_rows(params)):
+        _hash_blocks(hasher, block)
+    return hasher.hexdigest()
+
+
+def stream_features(params: Params, source: ImageSource, keep: np.ndarray | None = None,
+                    moments: bool = False, hasher: ImagesHasher | None = None,
+                    ) -> tuple[np.ndarray | None, StreamingMoments | None]:
+    """One walk of ``source`` through the Inception, a block at a time.
+
+    Returns (the features of the rows at sorted ``keep`` (None: none kept), running moments of
+    every row when ``moments``); ``hasher`` (if given) sees every image on the way.  Nothing
+    larger than one block of images and the kept features is ever held.
+    """
+    from tqdm.auto import tqdm
+
+    rows, device = block_rows(params), pick_device(params.evaluate.device)
+    acc = StreamingMoments() if moments else None
+    kept: list[np.ndarray] = []
+    start = 0
+    n_blocks = -(-len(source) // rows)
+    for block in tqdm(source.blocks(rows), total=n_blocks, desc=f"inception features ({len(source)} images)",
+                      unit="block", disable=n_blocks < 2):
+        if hasher is not None:
+            _hash_blocks(hasher, block)
+        feats = extract_features(_extractor(), nchw(block), batch_size=params.evaluate.batch_size,
+                                 device=device, progress=False)
+        if acc is not None:
+            acc.update(feats)
+        if keep is not None:
+            lo, hi = np.searchsorted(keep, [start, start + len(block)])
+            if hi > lo:
+                kept.append(feats[keep[lo:hi] - start])
+        start += len(block)
+    if start != len(source):
+        raise DataError(f"{source.label}: read {start} images, expected {len(source)}")
+    features = None if keep is None else (np.concatenate(kept) if kept else np.empty((0, 0)))
+    return features, acc
+
+
+def streamed_stats(acc: StreamingMoments) -> RefStats:
+    return RefStats(mu=acc.mean, sigma=acc.cov(), n=acc.n)
+
+
+def reference_set(params: Params, images, label: str, max_features: int | None = None) -> FeatureSet:
+    """A real image set's features and statistics, from data/refstats/ when computed before.
+
+    ``images`` is an array or an ImageSource (read a block at a time).  A set of more than
+    ``max_features`` images keeps no features: its mean and covariance are streamed (and cached
+    as such), for FID only.
+    """
+    source = as_source(images, label)
+    streamed = max_features is not None and len(source) > max_features
     cache_dir = REFSTATS_DIR if params.evaluate.reference_cache else None
-    stats, hit = cached_stats(cache_dir, images_sha256(images), _extractor_hash(), PREPROCESSING,
-                              lambda: _features(params, images), numerics=_numerics(params))
+
+    def compute():
+        features, acc = stream_features(params, source, keep=None if streamed else np.arange(len(source)),
+                                        moments=streamed)
+        return streamed_stats(acc) if streamed else features
+
+    stats, hit = cached_stats(cache_dir, source_sha256(params, source), _extractor_hash(), PREPROCESSING,
+                              compute, numerics=_numerics(params), need_features=not streamed)
+    if streamed and stats.features is not None:  # filled by an earlier run with a higher cap: drop them
+        stats = replace(stats, features=None)
     return FeatureSet(label, stats, hit)
 
 
@@ -144,20 +234,43 @@ def _numerics(params: Params) -> dict:
     return {"device": pick_device(params.evaluate.device).type, "batch_size": params.evaluate.batch_size}
 
 
-def generated_set(params: Params, images: np.ndarray, label: str, with_logits: bool = False) -> FeatureSet:
+def generated_set(params: Params, images, label: str, with_logits: bool = False) -> FeatureSet:
     """Generated images' features (and the Inception's unbiased logits when asked); never cached,
     since samples change with every training run."""
-    images = nchw(images)
-    logits = None
     if with_logits:
+        images = nchw(images)
         _require_logits()
         features, logits = extract_features_and_logits(
             _extractor(), images, batch_size=params.evaluate.batch_size, device=pick_device(params.evaluate.device))
-    else:
-        features = _features(params, images)
-    provenance = {"images_sha256": images_sha256(images), "extractor_sha256": _extractor_hash(),
+        provenance = {"images_sha256": images_sha256(images), "extractor_sha256": _extractor_hash(),
+                      "preprocessing": PREPROCESSING}
+        return FeatureSet(label, stats_from_features(features, **provenance), None, logits)
+    full, _ = generated_sets(params, images, label)
+    return full
+
+
+def generated_sets(params: Params, images, label: str, max_features: int | None = None,
+                   seed: int = 0) -> tuple[FeatureSet, FeatureSet]:
+    """(the whole generated set, a seeded subset of at most ``max_features`` with its features),
+    from one walk; the same object twice when the set is small enough to keep every feature.
+    Above the cap the whole set's statistics are streamed and it keeps no features."""
+    from ganflow.data.image_sources import seeded_subset
+
+    source = as_source(images, label)
+    n = len(source)
+    streamed = max_features is not None and n > max_features
+    keep = seeded_subset(n, max_features, seed) if streamed else np.arange(n)
+    hasher = ImagesHasher()
+    features, acc = stream_features(params, source, keep=keep, moments=streamed, hasher=hasher)
+    provenance = {"images_sha256": hasher.hexdigest(), "extractor_sha256": _extractor_hash(),
                   "preprocessing": PREPROCESSING}
-    return FeatureSet(label, stats_from_features(features, **provenance), None, logits)
+    if not streamed:
+        whole = FeatureSet(label, stats_from_features(features, **provenance), None)
+        return whole, whole
+    whole = FeatureSet(label, replace(streamed_stats(acc), **provenance), None)
+    sub_label = f"{label} ({len(keep)} of {n}, seed {seed})"
+    return whole, FeatureSet(sub_label, stats_from_features(features, extractor_sha256=_extractor_hash(),
+                                                           preprocessing=PREPROCESSING), None)
 
 
 # -- provenance ---------------------------------------------------------------------------------
@@ -201,10 +314,16 @@ def fid_value(real: FeatureSet, fake: FeatureSet) -> float:
 
 
 def fid_record(real: FeatureSet, fake: FeatureSet, *, seed: int) -> dict:
-    """fid.json's fields, with a bootstrap interval over the generated images (``seed`` recorded)."""
+    """fid.json's fields, with a bootstrap interval over the generated images (``seed`` recorded);
+    a set whose statistics were streamed (no features in memory) gets no interval, and says so."""
+    if real.features is None or fake.features is None:
+        interval = {"skipped": "a set is larger than evaluate.max_features_in_memory: its statistics were "
+                               "streamed, and the bootstrap needs every feature", "seed": seed}
+    else:
+        interval = fid_interval(real.features, fake.features, seed=seed)
     return {
         "metric": "fid", "value": fid_value(real, fake),
-        "interval": fid_interval(real.features, fake.features, seed=seed),
+        "interval": interval,
         **_sets(real, fake), **fid_provenance(),
         "frechet": "float64; tr sqrt(S1 S2) as the singular values of the centred feature product "
                    "(fewer images than dimensions) or symmetric eigen-decompositions",
@@ -248,15 +367,24 @@ def memorisation_record(params: Params, train: FeatureSet, fake: FeatureSet, tra
                      holdout=None if holdout is None else holdout.features, n_closest=n_pairs)
     pairs = [{"fake_index": int(i), "train_index": int(m["nearest"][i]), "distance": float(m["distances"][i])}
              for i in m["closest"]]
+    fakes = _pick(fake_images, [p["fake_index"] for p in pairs])
+    trains = _pick(train_images, [p["train_index"] for p in pairs])
     tiles = []
-    for p in pairs:
-        tiles += [np.asarray(fake_images[p["fake_index"]]), np.asarray(train_images[p["train_index"]])]
+    for f, t in zip(fakes, trains):
+        tiles += [f, t]
     save_grid(picture, tiles, ncols=8, scale=2)
     scalars = {k: v for k, v in m.items() if k not in ("distances", "nearest", "closest")}
     return {"metric": "memorisation", "value": m["fraction_below_threshold"], **scalars,
             "distance": "Euclidean, Inception pool3 features", "closest_pairs": pairs, "picture": str(picture),
             "n_real": train.n, "n_fake": fake.n, "reference": train.describe(), "generated": fake.describe(),
             **({"holdout": holdout.describe()} if holdout is not None else {}), **fid_provenance()}
+
+
+def _pick(images, indices: list[int]) -> list[np.ndarray]:
+    """Images at ``indices`` of an array or an ImageSource (one walk of it, not one per image)."""
+    if isinstance(images, ImageSource):
+        return list(images.take(indices)) if indices else []
+    return [np.asarray(images[i]) for i in indices]
 
 
 def inception_score_record(params: Params, fake: FeatureSet) -> dict:
@@ -272,13 +400,15 @@ def inception_score_record(params: Params, fake: FeatureSet) -> dict:
 
 
 def write_sample_metrics(params: Params, exp: str, real: FeatureSet, fake: FeatureSet, train: FeatureSet,
-                         train_images: np.ndarray, fake_images: np.ndarray, common: dict) -> None:
+                         train_images, fake_images, common: dict, holdout: FeatureSet | None = None) -> None:
     """precision_recall.json (fake against the test set) and memorisation.json + memorisation.png
-    (each sample's nearest training image; the test set as the holdout that says what "near" is)."""
+    (each sample's nearest training image; the test set, or ``holdout``, as the holdout that says
+    what "near" is).  Images are arrays or ImageSources indexed like the features."""
     write_metric(exp, "precision_recall", {**precision_recall_record(params, real, fake), **common})
     write_metric(exp, "memorisation", {
         **memorisation_record(params, train, fake, train_images, fake_images,
-                              paths.memorisation_picture(exp), holdout=real), **common})
+                              paths.memorisation_picture(exp), holdout=real if holdout is None else holdout),
+        **common})
 
 
 def load_domain_classifier(dataset: str):
@@ -300,14 +430,29 @@ def classifier_record(params: Params, dataset: str, images: np.ndarray, labels=N
     """Domain-classifier IS, class histogram / missing classes and (given the requested labels)
     the accuracy of the samples; says which classifier made the numbers."""
     model, meta, provenance = load_domain_classifier(dataset)
-    x = nchw(images)
-    if tuple(x.shape[1:]) != (meta["channels"], meta["image_size"], meta["image_size"]):
+    source = as_source(images, "samples")
+    shape = nchw(np.zeros((1, *source.image_shape), np.float32)).shape[1:]
+    if tuple(shape) != (meta["channels"], meta["image_size"], meta["image_size"]):
         raise DataError(f"the {dataset} classifier takes {meta['channels']} x {meta['image_size']} x "
-                         f"{meta['image_size']} images; these are {tuple(x.shape[1:])}")
-    s = classifier_scores(model, x, labels=labels, splits=params.evaluate.is_splits, seed=params.seed,
-                          device=pick_device(params.evaluate.device))
+                         f"{meta['image_size']} images; these are {tuple(shape)}")
+    logits = classifier_logits(params, model, source, hasher := ImagesHasher())
+    s = scores_from_logits(logits, labels=labels, splits=params.evaluate.is_splits, seed=params.seed)
     return {"metric": "classifier_score", "value": s["is_mean"], **s, "n_fake": s["n"], **provenance,
-            "images_sha256": images_sha256(x), "metric_seed": params.seed}
+            "images_sha256": hasher.hexdigest(), "metric_seed": params.seed}
+
+
+def classifier_logits(params: Params, model, images, hasher: ImagesHasher | None = None) -> np.ndarray:
+    """The domain classifier's logits of an array or ImageSource, a block at a time (whole batches of
+    its 256, so the same numbers as one call on the stacked set); ``hasher`` sees every image."""
+    device = pick_device(params.evaluate.device)
+    out = []
+    for block in as_source(images).blocks(CLASSIFIER_BLOCK_IMAGES):
+        x = nchw(block)
+        if hasher is not None:
+            for image in x:
+                hasher.update(image)
+        out.append(model.predict_logits(x, device=device))
+    return np.concatenate(out)
 
 
 def write_metric(exp: str, metric: str, record: dict) -> Path:

@@ -2,8 +2,9 @@
 
   train     {"x": training images in [-1, 1], "y": labels}
   sample    sample.per_class images of every class: samples/<id>.png + outputs.npz
-            (ids, images float32 [0, 1], labels, z)
-  evaluate  fid.json (all samples vs the test split); classifier.json: the domain classifier
+            (ids, images float32 [0, 1], labels, z), generated and written a batch at a time
+  evaluate  fid.json (evaluate.n_samples of the samples vs the evaluate.reference split, read a
+            block at a time as for dcgan); classifier.json: the domain classifier
             (`ganflow classifier --dataset NAME`) on the samples -- how often it recognises the
             requested class (accuracy, also per class), IS and class histogram
   plot      samples.png, progress.png, class_grid.png (class x noise: one z per column),
@@ -21,7 +22,8 @@ from ganflow.data.tensors import to_tensor
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
 from ganflow.stages import paths
-from ganflow.stages.tasks.common import classifier_record, load_domain_classifier, write_metric
+from ganflow.data.image_sources import Subset
+from ganflow.stages.tasks.common import classifier_logits, classifier_record, load_domain_classifier, write_metric
 from ganflow.stages.tasks.unconditional import PROGRESS_PICTURE as PROGRESS_PICTURE  # noise snapshots too
 from ganflow.stages.tasks.unconditional import (
     N_INTERP_STEPS,
@@ -32,18 +34,20 @@ from ganflow.stages.tasks.unconditional import (
     load_outputs,
     metric_common,
     read_meta,
+    floor_of,
     read_split,
     run_generator,
     save_sample_grid,
+    scored_indices,
     slerp,
     split_rows,
+    stored_samples,
+    stream_samples,
     titled_grid,
     trained_model,
     write_fid,
-    write_samples,
     z_dim_of,
 )
-from ganflow.train.device import pick_device
 
 # The stage graph's view of this task (stages/graph.py wires the stages from these):
 DATASET_INPUTS = ("pairs",)  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
@@ -83,34 +87,37 @@ def sample(params: Params, exp: str, model, device: torch.device, out_dir: Path)
     k = params.sample.per_class
     y = torch.arange(len(classes)).repeat_interleave(k)
     z = torch.randn(len(y), z_dim_of(model))
-    images = run_generator(model, device, {"z": z, "y": y}, params.sample.batch_size)
     ids = [f"class{int(c):02d}_{i % k:04d}" for i, c in enumerate(y)]
-    write_samples(out_dir, ids, images, labels=y.numpy(), z=z.numpy())
+    stream_samples(out_dir, ids, model, device, {"z": z, "y": y}, params.sample.batch_size,
+                   labels=y.numpy(), z=z.numpy())
 
 
-def per_class_accuracy(params: Params, dataset: str, images: np.ndarray, labels: np.ndarray,
+def per_class_accuracy(params: Params, dataset: str, images, labels: np.ndarray,
                        classes: list[str]) -> dict[str, float]:
-    """The domain classifier's accuracy on each requested class's samples."""
+    """The domain classifier's accuracy on each requested class's samples (an array or ImageSource)."""
     model, _, _ = load_domain_classifier(dataset)
-    x = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
-    predicted = model.predict_logits(x, device=pick_device(params.evaluate.device)).argmax(1)
+    predicted = classifier_logits(params, model, images).argmax(1)
     return {classes[c]: float((predicted[labels == c] == c).mean()) for c in np.unique(labels)}
 
 
 def evaluate(params: Params, exp: str) -> None:
     dataset = params.experiment(exp).dataset
     classes = classes_of(read_meta(dataset), dataset)
-    out = load_outputs(exp)
+    out = load_outputs(exp, images=False)
+    samples = stored_samples(exp)
     common = metric_common(exp, dataset)
-    fid = write_fid(params, exp, dataset, out["images"], common)
-    rec = classifier_record(params, dataset, out["images"], out["labels"])
-    rec["per_class_accuracy"] = per_class_accuracy(params, dataset, out["images"], out["labels"], classes)
+    fid = write_fid(params, exp, dataset, samples, common)
+    scored = scored_indices(params, len(samples), samples.label)  # the same samples write_fid scored
+    images = samples if len(scored) == len(samples) else Subset(samples, scored)
+    labels = out["labels"][scored]
+    rec = classifier_record(params, dataset, images, labels)
+    rec["per_class_accuracy"] = per_class_accuracy(params, dataset, images, labels, classes)
     rec["accuracy_meaning"] = "fraction of samples the domain classifier assigns to the class G was asked for"
     write_metric(exp, "classifier", {**rec, **common})
     worst = min(rec["per_class_accuracy"].items(), key=lambda kv: kv[1])
     print(f"evaluate: {exp}: requested class recognised in {rec['accuracy']:.1%} of {rec['n']} samples "
           f"(worst class {worst[0]}: {worst[1]:.1%}; the classifier scores {rec['classifier_test_accuracy']:.1%} "
-          f"on real test images); fid {fid['value']:.2f} (training images {fid['train_images_vs_test']['value']:.2f})")
+          f"on real test images); fid {fid['value']:.2f} (real images {floor_of(fid)['value']:.2f})")
 
 
 def plot_samples(params: Params, exp: str, out_dir: Path) -> None:

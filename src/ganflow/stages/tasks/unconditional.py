@@ -7,9 +7,15 @@ interpolation, latent arithmetic).
 
   train     {"x": training images in [-1, 1]}
   sample    sample.n_generated images from z ~ N(0, I): samples/<id>.png + outputs.npz
-            (ids, images float32 [0, 1], z)
-  evaluate  fid.json: samples vs the test split; for a labelled data set also classifier.json
-            (domain-classifier IS and class histogram: mode coverage)
+            (ids, images float32 [0, 1], z), generated and written sample.batch_size at a time
+  evaluate  fid.json: evaluate.n_samples of the samples vs the evaluate.reference split; for a
+            labelled data set also classifier.json (domain-classifier IS and class histogram:
+            mode coverage)
+
+Evaluation reads samples and real images a block at a time (data/image_sources.py): FID of a
+set above evaluate.max_features_in_memory comes from streamed statistics, and the metrics that
+need every feature (precision/recall, memorisation, the FID interval) see a seeded subset of
+that size, so that evaluate's memory stays bounded at 50,000 samples.
   plot      samples.png, progress.png, interpolation.png, arithmetic.png (+ arithmetic.json)
 """
 from __future__ import annotations
@@ -22,19 +28,22 @@ import pandas as pd
 import torch
 
 from ganflow.atomic import atomic_path, write_json
+from ganflow.data.image_sources import FileImages, ImageSource, NpzImages, Subset, seeded_subset
 from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.stores import Column, ImageColumn
+from ganflow.data.npz_stream import NpzStreamWriter
 from ganflow.data.tensors import to_images, to_tensor
-from ganflow.errors import DataError, MissingInputError
+from ganflow.errors import DataError, MissingInputError, ParamsError
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
 from ganflow.provenance import hash_tree
 from ganflow.stages import paths
 from ganflow.stages.tasks.common import (
     classifier_record,
+    as_source,
     fid_record,
     fid_value,
-    generated_set,
+    generated_sets,
     reference_set,
     run_provenance,
     write_metric,
@@ -99,6 +108,13 @@ def image_column(dataset: str, rows: pd.DataFrame) -> ImageColumn:
                        where=[f"{folder / 'manifest.csv'}, id {i}" for i in rows["id"]])
 
 
+def split_source(dataset: str, split: str) -> tuple[pd.DataFrame, FileImages]:
+    """(manifest rows, the split's images as a FileImages read a block at a time)."""
+    folder = paths.pairs_dir(dataset)
+    rows = split_rows(dataset, split)
+    return rows, FileImages([folder / rel for rel in rows["image"]], str(folder / "manifest.csv"), f"{folder}/{split}")
+
+
 def labels_of(rows: pd.DataFrame, dataset: str, n_classes: int) -> np.ndarray:
     """The label column as int64 in 0..n_classes-1, or a DataError naming the first bad row."""
     where = paths.pairs_dir(dataset) / "manifest.csv"
@@ -147,18 +163,83 @@ def run_generator(model, device: torch.device, inputs: dict[str, torch.Tensor], 
     return np.stack(to_images(torch.cat(out)))
 
 
+class SampleWriter:
+    """samples/<id>.png and samples/outputs.npz (ids, images float32 [0, 1], then ``arrays``),
+    filled a block of images at a time: ``append(images)`` writes their PNGs and their rows."""
+
+    def __init__(self, out_dir: Path, ids: list[str], **arrays) -> None:
+        self.out_dir, self.ids, self.arrays, self.done = out_dir, list(ids), arrays, 0
+        self.npz = NpzStreamWriter(out_dir / "outputs.npz")
+        self.npz.add("ids", np.array(self.ids))
+
+    def __enter__(self) -> SampleWriter:
+        return self
+
+    def append(self, images: np.ndarray) -> None:
+        images = np.asarray(images, dtype=np.float32)
+        if self.done == 0:
+            self.npz.begin("images", len(self.ids), images.shape[1:], np.float32)
+        for image_id, img in zip(self.ids[self.done:self.done + len(images)], images):
+            save_image(self.out_dir / f"{image_id}.png", img)
+        self.npz.append(images)
+        self.done += len(images)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            for key, value in self.arrays.items():
+                self.npz.add(key, value)
+        self.npz.__exit__(exc_type, exc, tb)
+
+
+@torch.no_grad()
+def stream_samples(out_dir: Path, ids: list[str], model, device: torch.device, inputs: dict[str, torch.Tensor],
+                   batch_size: int, **arrays) -> None:
+    """model.generate over ``inputs`` a batch at a time, each batch written as it comes
+    (the same images as run_generator's, never all of them in memory)."""
+    from tqdm.auto import tqdm
+
+    n = len(ids)
+    with SampleWriter(out_dir, ids, **arrays) as writer:
+        for i in tqdm(range(0, n, batch_size), desc=f"sample ({n} images)", unit="batch",
+                      disable=n <= batch_size):
+            out = model.generate({k: v[i:i + batch_size].to(device) for k, v in inputs.items()}).cpu()
+            writer.append(np.stack(to_images(out)))
+
+
 def write_samples(out_dir: Path, ids: list[str], images: np.ndarray, **arrays) -> None:
-    for image_id, img in zip(ids, images):
-        save_image(out_dir / f"{image_id}.png", img)
-    np.savez_compressed(out_dir / "outputs.npz", ids=np.array(ids), images=images.astype(np.float32), **arrays)
+    with SampleWriter(out_dir, ids, **arrays) as writer:
+        writer.append(images)
 
 
-def load_outputs(exp: str) -> dict[str, np.ndarray]:
+def load_outputs(exp: str, images: bool = True) -> dict[str, np.ndarray]:
+    """samples/outputs.npz's arrays; ``images=False`` leaves the (large) images array unread
+    (stored_samples reads it a block at a time)."""
     path = paths.samples_dir(exp) / "outputs.npz"
     if not path.is_file():
         raise MissingInputError(f"{path} is missing; run `ganflow sample --exp {exp}` first")
     with np.load(path) as f:
-        return {k: f[k] for k in f.files}
+        return {k: f[k] for k in f.files if images or k != "images"}
+
+
+def stored_samples(exp: str) -> NpzImages:
+    """samples/outputs.npz:images as an ImageSource, read a block at a time."""
+    path = paths.samples_dir(exp) / "outputs.npz"
+    if not path.is_file():
+        raise MissingInputError(f"{path} is missing; run `ganflow sample --exp {exp}` first")
+    return NpzImages(path, "images", f"{path}:images")
+
+
+def scored_indices(params: Params, n_written: int, where: str) -> np.ndarray:
+    """Which of the ``n_written`` samples evaluate scores: all (evaluate.n_samples null), else a
+    seeded subset of that many; a ParamsError when fewer were written."""
+    want = params.evaluate.n_samples
+    if want is None:
+        return np.arange(n_written)
+    if want > n_written:
+        raise ParamsError(f"evaluate.n_samples is {want}, but {where} holds only {n_written} samples; "
+                          f"lower evaluate.n_samples or raise what sample writes (sample.n_generated / "
+                          f"sample.per_class) and rerun `ganflow sample`")
+    return seeded_subset(n_written, want, params.seed)
 
 
 def z_dim_of(model) -> int:
@@ -188,19 +269,25 @@ def training_columns(params: Params, exp: str) -> tuple[Path, dict[str, Column],
 def sample(params: Params, exp: str, model, device: torch.device, out_dir: Path) -> None:
     n = params.sample.n_generated
     z = torch.randn(n, z_dim_of(model))
-    images = run_generator(model, device, {"z": z}, params.sample.batch_size)
-    write_samples(out_dir, [f"sample_{i:05d}" for i in range(n)], images, z=z.numpy())
+    stream_samples(out_dir, [f"sample_{i:05d}" for i in range(n)], model, device, {"z": z},
+                   params.sample.batch_size, z=z.numpy())
+
+
+def floor_of(fid: dict) -> dict:
+    """fid.json's real-images floor, whichever split was the reference."""
+    return fid.get("train_images_vs_test") or fid["test_images_vs_train"]
 
 
 def evaluate(params: Params, exp: str) -> None:
     dataset = params.experiment(exp).dataset
-    out = load_outputs(exp)
+    samples = stored_samples(exp)
     common = metric_common(exp, dataset)
-    fid = write_fid(params, exp, dataset, out["images"], common)
+    fid = write_fid(params, exp, dataset, samples, common)
     line = f"evaluate: {exp}: fid {fid['value']:.2f} (n_fake {fid['n_fake']}, n_real {fid['n_real']}; " \
-           f"training images score {fid['train_images_vs_test']['value']:.2f})"
+           f"real images score {floor_of(fid)['value']:.2f})"
     if "classes" in read_meta(dataset):  # labelled data: the domain classifier sees which digits G draws
-        rec = classifier_record(params, dataset, out["images"])
+        scored = scored_indices(params, len(samples), samples.label)
+        rec = classifier_record(params, dataset, samples if len(scored) == len(samples) else Subset(samples, scored))
         write_metric(exp, "classifier", {**rec, **common})
         line += f"; classifier IS {rec['is_mean']:.2f}, missing classes {rec['missing_classes']}"
     print(line)
@@ -226,28 +313,67 @@ def metric_common(exp: str, dataset: str) -> dict:
             **run_provenance(exp)}
 
 
-def write_fid(params: Params, exp: str, dataset: str, images: np.ndarray, common: dict) -> dict:
-    """fid.json: the samples against the test split, beside the training images' own score.
+def write_fid(params: Params, exp: str, dataset: str, images, common: dict) -> dict:
+    """fid.json: evaluate.n_samples of the samples against the evaluate.reference split, beside
+    real images' own score (the floor); precision_recall.json and memorisation.json beside it.
 
-    FID's bias grows as n shrinks, so the floor is computed at the generated count (a seeded
-    subset of the training split when it is larger): a generator that matched the data
-    perfectly would score about that much against this test set.
+    ``images`` is an array or an ImageSource (stored_samples), read a block at a time.  FID's
+    bias grows as n shrinks, so the floor is computed at the generated count: a seeded subset of
+    the other real split (the training split when the reference is the test split), scored like
+    the samples; a generator that matched the data perfectly would score about that much.
     """
+    e = params.evaluate
+    cap, seed = e.max_features_in_memory, params.seed
     pairs = paths.pairs_dir(dataset)
-    _, test = read_split(dataset, "test")
-    _, train = read_split(dataset, "train")
-    real = reference_set(params, test, f"{pairs}/test")
-    fake = generated_set(params, images, f"samples of {exp}")
-    n = min(len(train), len(images))
-    pick = np.sort(np.random.default_rng(params.seed).choice(len(train), n, replace=False))
-    floor = reference_set(params, train[pick], f"{pairs}/train ({n} of {len(train)}, seed {params.seed})")
-    record = {**fid_record(real, fake, seed=params.seed), "train_images_vs_test": {
-        "value": fid_value(real, floor), "n": n, "set": floor.describe(),
-        "meaning": "real training images scored like the samples: the floor a perfect generator would reach"},
-        **common}
+    written = as_source(images, f"samples of {exp}")
+    scored_idx = scored_indices(params, len(written), written.label)
+    scored = written if len(scored_idx) == len(written) else Subset(
+        written, scored_idx, f"samples of {exp} ({len(scored_idx)} of {len(written)}, seed {seed})")
+    ref_split = e.reference
+    other_split = "train" if ref_split == "test" else "test"
+    splits = {name: split_source(dataset, name)[1] for name in ("test", "train")}
+    ref_images, other_images = splits[ref_split], splits[other_split]
+    test_images, train_images = splits["test"], splits["train"]
+
+    real = reference_set(params, ref_images, f"{pairs}/{ref_split}", max_features=cap)
+    fake, fake_sub = generated_sets(params, scored, scored.label if scored is not written else f"samples of {exp}",
+                                    max_features=cap, seed=seed)
+    n = min(len(other_images), len(scored))
+    pick = seeded_subset(len(other_images), n, seed)
+    floor = reference_set(params, Subset(other_images, pick),
+                          f"{pairs}/{other_split} ({n} of {len(other_images)}, seed {seed})", max_features=cap)
+    floor_key = f"{other_split}_images_vs_{ref_split}"
+    floor_meaning = ("real training images scored like the samples: the floor a perfect generator would reach"
+                     if ref_split == "test" else
+                     "held-out real test images scored like the samples against the training split: the floor "
+                     "a generator that matched the data without copying it would reach")
+    record = {**fid_record(real, fake, seed=seed), floor_key: {
+        "value": fid_value(real, floor), "n": n, "set": floor.describe(), "meaning": floor_meaning},
+        "n_samples": fake.n, "n_samples_written": len(written),
+        "samples_scored": "all" if scored is written else f"seeded subset (seed {seed}) of evaluate.n_samples",
+        "reference_split": ref_split, "reference_size": real.n,
+        "statistics": "from features in memory" if real.features is not None and fake.features is not None
+        else "streamed: running float64 mean and covariance (Chan's pairwise update), block by block",
+        "max_features_in_memory": cap, **common}
     write_metric(exp, "fid", record)
-    train_set = reference_set(params, train, f"{pairs}/train")
-    write_sample_metrics(params, exp, real, fake, train_set, train, images, common)
+
+    # Precision/recall and memorisation hold every feature: capped subsets above evaluate.max_features_in_memory.
+    def capped(source: ImageSource, label: str, whole=None):
+        if len(source) <= cap:
+            return (whole if whole is not None and whole.features is not None
+                    else reference_set(params, source, label)), source
+        sub = Subset(source, seeded_subset(len(source), cap, seed), f"{label} ({cap} of {len(source)}, seed {seed})")
+        return reference_set(params, sub, sub.label), sub
+
+    real_sub, _ = capped(ref_images, f"{pairs}/{ref_split}", real)
+    train_set, train_src = capped(train_images, f"{pairs}/train")
+    holdout = real_sub if ref_split == "test" else capped(test_images, f"{pairs}/test")[0]
+    fake_src = scored if fake_sub is fake else Subset(scored, seeded_subset(len(scored), cap, seed))
+    capped_common = common if max(len(ref_images), len(scored), len(train_images)) <= cap else {
+        **common, "feature_subsets": {"max_features_in_memory": cap, "seed": seed, "generated": fake_sub.n,
+                                      "reference": real_sub.n, "train": train_set.n}}
+    write_sample_metrics(params, exp, real_sub, fake_sub, train_set, train_src, fake_src, capped_common,
+                         holdout=holdout)
     return record
 
 
