@@ -10,7 +10,9 @@ largest singular value, and no batch norm in D: Miyato et al. 2018) and ``miniba
 
 dcgan's own options (NoiseConfig), all label-free: ``ema`` (sample from a moving average of G's
 weights, nn/ema.py), ``lr_d`` / ``lr_g`` (two time-scale learning rates, Heusel et al. 2017) and
-``translate`` (DiffAugment's differentiable translation of what D sees, nn/diffaugment.py).
+``translate`` (DiffAugment's differentiable translation of what D sees, nn/diffaugment.py) and
+``pack`` (PacGAN, Lin et al. 2018: D judges m images at once, stacked as channels, so a G that
+draws the same few digits over and over is easy to spot from the pack).
 
 Batches carry "x" (real images in [-1, 1]); generate() takes "z" (N, z_dim).
 """
@@ -48,6 +50,7 @@ class NoiseConfig(DCGANConfig):
     lr_d: PositiveFloat | None = None             # D's learning rate (null: train.<exp>.lr)
     lr_g: PositiveFloat | None = None             # G's learning rate (null: train.<exp>.lr)
     translate: float = Field(0.0, ge=0, le=0.5)   # D sees real and fake shifted by up to this x size
+    pack: PositiveInt = 1                         # PacGAN: D scores packs of this many images of one kind
 
 
 def dcgan_features(channels: int, image_size: int, cfg: DCGANConfig) -> DCGANFeatures:
@@ -74,7 +77,8 @@ class DCGAN(TwoPlayerGAN):
         super().__init__(cfg, info, lr, betas)
         c, s = info.channels, info.image_size
         self.set_players(init_weights(DCGANGenerator(cfg.z_dim, c, s, cfg.ngf, cfg.upsample)),
-                         maybe_spectral_normed(init_weights(Discriminator(c, s, cfg)), cfg.spectral_norm))
+                         maybe_spectral_normed(init_weights(Discriminator(c * cfg.pack, s, cfg)),
+                                               cfg.spectral_norm))
         for opt, own in ((self.opt_D, cfg.lr_d), (self.opt_G, cfg.lr_g)):
             for group in opt.param_groups:
                 group["lr"] = own if own is not None else lr
@@ -93,7 +97,16 @@ class DCGAN(TwoPlayerGAN):
         return phase
 
     def seen_by_d(self, x: torch.Tensor) -> torch.Tensor:
-        return translate(x, self.cfg.translate)
+        """What D reads of a batch: translated (net.translate), then packed (net.pack) into
+        (N // m, m * C, H, W); a remainder of fewer than m images is left out."""
+        x = translate(x, self.cfg.translate)
+        m = self.cfg.pack
+        if m == 1:
+            return x
+        n = len(x) - len(x) % m
+        if n == 0:
+            raise ValueError(f"net.pack {m} needs batches of at least {m} images, got {len(x)}")
+        return x[:n].reshape(n // m, m * x.shape[1], *x.shape[2:])
 
     def noise(self, n: int, device: torch.device) -> torch.Tensor:
         return torch.randn(n, self.cfg.z_dim, device=device)

@@ -34,6 +34,7 @@ from ganflow.stages.tasks.common import (
     fid_record,
     fid_value,
     generated_set,
+    inception_features,
     reference_set,
     run_provenance,
     write_metric,
@@ -203,12 +204,20 @@ def metric_common(exp: str, dataset: str) -> dict:
             **run_provenance(exp)}
 
 
+def fid_of_one_image(mu: np.ndarray, sigma: np.ndarray, features: np.ndarray) -> float:
+    """FID of a set that is one image repeated: its covariance is 0, so FID = |mu_r - x|^2 + tr(S_r)
+    (independent of how many copies: no sampling bias to correct)."""
+    gap = np.asarray(mu, np.float64) - np.asarray(features, np.float64)
+    return float(gap @ gap + np.trace(np.asarray(sigma, np.float64)))
+
+
 def write_fid(params: Params, exp: str, dataset: str, images: np.ndarray, common: dict) -> dict:
     """fid.json: the samples against the test split, beside the training images' own score.
 
     FID's bias grows as n shrinks, so the floor is computed at the generated count (a seeded
     subset of the training split when it is larger): a generator that matched the data
-    perfectly would score about that much against this test set.
+    perfectly would score about that much against this test set.  The mean training image,
+    repeated, is the no-learning baseline a generator must beat.
     """
     pairs = paths.pairs_dir(dataset)
     _, test = read_split(dataset, "test")
@@ -218,9 +227,13 @@ def write_fid(params: Params, exp: str, dataset: str, images: np.ndarray, common
     n = min(len(train), len(images))
     pick = np.sort(np.random.default_rng(params.seed).choice(len(train), n, replace=False))
     floor = reference_set(params, train[pick], f"{pairs}/train ({n} of {len(train)}, seed {params.seed})")
+    mean_image = inception_features(params, np.ascontiguousarray(train.mean(axis=0, keepdims=True)))[0]
     record = {**fid_record(real, fake, seed=params.seed), "train_images_vs_test": {
         "value": fid_value(real, floor), "n": n, "set": floor.describe(),
         "meaning": "real training images scored like the samples: the floor a perfect generator would reach"},
+        # The no-learning baseline: total collapse onto the average digit / face.
+        "mean_training_image": fid_of_one_image(real.stats.mu, real.stats.sigma, mean_image),
+        "baseline_definitions": {"mean_training_image": "every sample the mean training image (no learning)"},
         **common}
     write_metric(exp, "fid", record)
     train_set = reference_set(params, train, f"{pairs}/train")
