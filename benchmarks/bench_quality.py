@@ -166,6 +166,7 @@ def quality_rows(exp: str, task: str | None, runs: list[dict[str, dict]]) -> lis
                 continue
             shown.append(f"{name} {mean_std_text(base)}")
             checks.append((name, model, base, lower))
+        shown += [f"{name} {mean_std_text(base, 3)}" for name, _, base, _ in acc_baselines]
         checks += acc_baselines
         rows.append({"experiment": exp, "task": task or "?", "metric": label, "value": mean_std_text(model),
                      "baselines (no learning)": "; ".join(shown) or "none recorded",

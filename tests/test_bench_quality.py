@@ -77,6 +77,7 @@ def test_reuse_table_matches_the_files(bench, tmp_path, monkeypatch, capsys):
     c = rows[("cgan", "fid")]
     assert c["seeds"] == "1" and c["value"] == "30"
     assert c["accuracy"] == "class 0.08"
+    assert c["baselines (no learning)"] == "accuracy: chance (1/classes) 0.1"
     assert c["beats every baseline"] == "no: loses to accuracy: chance (1/classes)"  # 0.08 < 1/10
 
     p = rows[("pix2pix_sketches", "rmse")]
