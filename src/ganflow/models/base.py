@@ -29,6 +29,8 @@ class Phase:
     # What it updates (None: all of opt's parameters).  train/step.py differentiates only these, so
     # every other parameter gets no gradient during the phase (frozen meanwhile).
     params: list[nn.Parameter] | None = None
+    # Called after the optimiser step (e.g. an EMA of G's weights follows G's new weights).
+    after: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)

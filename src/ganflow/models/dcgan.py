@@ -8,6 +8,12 @@ D's options shared by dcgan, cgan and text2img: ``spectral_norm`` (every D weigh
 largest singular value, and no batch norm in D: Miyato et al. 2018) and ``minibatch_stddev``
 (ProGAN's batch-variety feature, against mode dropping).
 
+dcgan's own options (NoiseConfig), all label-free: ``ema`` (sample from a moving average of G's
+weights, nn/ema.py), ``lr_d`` / ``lr_g`` (two time-scale learning rates, Heusel et al. 2017) and
+``translate`` (DiffAugment's differentiable translation of what D sees, nn/diffaugment.py) and
+``pack`` (PacGAN, Lin et al. 2018: D judges m images at once, stacked as channels, so a G that
+draws the same few digits over and over is easy to spot from the pack).
+
 Batches carry "x" (real images in [-1, 1]); generate() takes "z" (N, z_dim).
 """
 from __future__ import annotations
@@ -15,11 +21,13 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
 
 from ganflow.models import register
-from ganflow.models.base import Batch, DataInfo, NetConfig, TwoPlayerGAN
+from ganflow.models.base import Batch, DataInfo, NetConfig, Phase, TwoPlayerGAN
 from ganflow.nn.dcgan import DCGANFeatures, DCGANGenerator, ScoreHead, adversarial_terms, fixed_noise
+from ganflow.nn.diffaugment import translate
+from ganflow.nn.ema import EMAGenerator
 from ganflow.nn.losses import generator_loss
 from ganflow.nn.norm import init_weights
 from ganflow.nn.spectral import maybe_spectral_normed
@@ -34,6 +42,15 @@ class DCGANConfig(NetConfig):
     d_dropout: float = Field(0.0, ge=0, lt=1)                 # the course's Keras variant uses 0.4
     spectral_norm: bool = False                               # SN on every D weight, and no BN in D
     minibatch_stddev: bool = False                            # ProGAN's batch-std plane before D's score
+
+
+class NoiseConfig(DCGANConfig):
+    """dcgan's options beyond the blocks cgan and text2img share (they do not implement these)."""
+    ema: float = Field(0.0, ge=0, lt=1)           # decay of G's weight average sampled from; 0: off
+    lr_d: PositiveFloat | None = None             # D's learning rate (null: train.<exp>.lr)
+    lr_g: PositiveFloat | None = None             # G's learning rate (null: train.<exp>.lr)
+    translate: float = Field(0.0, ge=0, le=0.5)   # D sees real and fake shifted by up to this x size
+    pack: PositiveInt = 1                         # PacGAN: D scores packs of this many images of one kind
 
 
 def dcgan_features(channels: int, image_size: int, cfg: DCGANConfig) -> DCGANFeatures:
@@ -54,14 +71,42 @@ class Discriminator(torch.nn.Module):
 
 @register("dcgan", task="unconditional")
 class DCGAN(TwoPlayerGAN):
-    Config = DCGANConfig
+    Config = NoiseConfig
 
-    def __init__(self, cfg: DCGANConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
+    def __init__(self, cfg: NoiseConfig, info: DataInfo, lr: float, betas: tuple[float, float]):
         super().__init__(cfg, info, lr, betas)
         c, s = info.channels, info.image_size
         self.set_players(init_weights(DCGANGenerator(cfg.z_dim, c, s, cfg.ngf, cfg.upsample)),
-                         maybe_spectral_normed(init_weights(Discriminator(c, s, cfg)), cfg.spectral_norm))
+                         maybe_spectral_normed(init_weights(Discriminator(c * cfg.pack, s, cfg)),
+                                               cfg.spectral_norm))
+        for opt, own in ((self.opt_D, cfg.lr_d), (self.opt_G, cfg.lr_g)):
+            for group in opt.param_groups:
+                group["lr"] = own if own is not None else lr
+        # A submodule, so its weights are in state_dict and the checkpoint beside G's.
+        self.G_ema = EMAGenerator(self.G, cfg.ema) if cfg.ema > 0 else None
         self._fake: torch.Tensor | None = None
+
+    def sampler(self) -> torch.nn.Module:
+        """The generator samples come from: the weight average when net.ema is on, else G."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def g_phase(self) -> Phase:
+        phase = super().g_phase()
+        if self.G_ema is not None:
+            phase.after = lambda: self.G_ema.update(self.G)
+        return phase
+
+    def seen_by_d(self, x: torch.Tensor) -> torch.Tensor:
+        """What D reads of a batch: translated (net.translate), then packed (net.pack) into
+        (N // m, m * C, H, W); a remainder of fewer than m images is left out."""
+        x = translate(x, self.cfg.translate)
+        m = self.cfg.pack
+        if m == 1:
+            return x
+        n = len(x) - len(x) % m
+        if n == 0:
+            raise ValueError(f"net.pack {m} needs batches of at least {m} images, got {len(x)}")
+        return x[:n].reshape(n // m, m * x.shape[1], *x.shape[2:])
 
     def noise(self, n: int, device: torch.device) -> torch.Tensor:
         return torch.randn(n, self.cfg.z_dim, device=device)
@@ -70,20 +115,21 @@ class DCGAN(TwoPlayerGAN):
         x = batch["x"]
         # One generator forward per step, shared by both phases: D sees it detached, G keeps the graph.
         self._fake = self.G(self.noise(len(x), x.device))
-        return adversarial_terms(self.D(x), self.D(self._fake.detach()), self.cfg.gan_loss)
+        return adversarial_terms(self.D(self.seen_by_d(x)), self.D(self.seen_by_d(self._fake.detach())),
+                                 self.cfg.gan_loss)
 
     def g_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         fake = self._fake if self._fake is not None else self.G(self.noise(len(batch["x"]), batch["x"].device))
         self._fake = None
-        adv = generator_loss(self.D(fake), self.cfg.gan_loss)
+        adv = generator_loss(self.D(self.seen_by_d(fake)), self.cfg.gan_loss)
         return {"total": adv, "gan": adv}
 
     @torch.no_grad()
     def generate(self, batch: Batch) -> torch.Tensor:
-        return self.G(batch["z"])
+        return self.sampler()(batch["z"])
 
     @torch.no_grad()
     def snapshot(self, fixed: Batch) -> torch.Tensor:
         """The same noise at every snapshot, so the grids show one set of samples changing over time."""
         n = len(next(iter(fixed.values())))
-        return self.G(fixed_noise(n, self.cfg.z_dim).to(next(self.parameters()).device))
+        return self.sampler()(fixed_noise(n, self.cfg.z_dim).to(next(self.parameters()).device))

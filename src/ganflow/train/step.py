@@ -1,8 +1,8 @@
 """One training step: every phase of a model, as the loop, the tests and the benchmarks all run it.
 
 For each phase: its loss (under autocast when mixed precision is on), its optimiser's gradients
-zeroed, a backward pass that computes gradients for the phase's own parameters only, and the
-optimiser step.  The terms come back as detached tensors still on the device: nothing here
+zeroed, a backward pass that computes gradients for the phase's own parameters only, the
+optimiser step, and the phase's ``after`` hook if it has one (an EMA of G's weights).  The terms come back as detached tensors still on the device: nothing here
 waits for the device, so a step that does not log never stops to copy a number to the host
 (train/losslog.py does that, on the steps that log).
 
@@ -55,6 +55,8 @@ def train_step(model: GAN, batch: Batch, step: int, scaler: torch.amp.GradScaler
         if ddp is not None:
             ddp.average_grads(phase.opt)
         scaler.step(phase.opt)
+        if phase.after is not None:
+            phase.after()
         out.update({f"{phase.name}_{k}": v.detach() for k, v in terms.items()})
     scaler.update()
     return out

@@ -44,6 +44,7 @@ from ganflow.stages.tasks.common import (
     fid_record,
     fid_value,
     generated_sets,
+    inception_features,
     reference_set,
     run_provenance,
     write_metric,
@@ -313,6 +314,22 @@ def metric_common(exp: str, dataset: str) -> dict:
             **run_provenance(exp)}
 
 
+def mean_image_of(images: ImageSource, block: int) -> np.ndarray:
+    """The mean image of a set read a block at a time (float64 sums), as a batch of one."""
+    total = None
+    for chunk in images.blocks(block):
+        part = chunk.astype(np.float64).sum(axis=0)
+        total = part if total is None else total + part
+    return (total / len(images)).astype(np.float32)[None]
+
+
+def fid_of_one_image(mu: np.ndarray, sigma: np.ndarray, features: np.ndarray) -> float:
+    """FID of a set that is one image repeated: its covariance is 0, so FID = |mu_r - x|^2 + tr(S_r)
+    (independent of how many copies: no sampling bias to correct)."""
+    gap = np.asarray(mu, np.float64) - np.asarray(features, np.float64)
+    return float(gap @ gap + np.trace(np.asarray(sigma, np.float64)))
+
+
 def write_fid(params: Params, exp: str, dataset: str, images, common: dict) -> dict:
     """fid.json: evaluate.n_samples of the samples against the evaluate.reference split, beside
     real images' own score (the floor); precision_recall.json and memorisation.json beside it.
@@ -321,6 +338,7 @@ def write_fid(params: Params, exp: str, dataset: str, images, common: dict) -> d
     bias grows as n shrinks, so the floor is computed at the generated count: a seeded subset of
     the other real split (the training split when the reference is the test split), scored like
     the samples; a generator that matched the data perfectly would score about that much.
+    The mean training image, repeated, is the no-learning baseline a generator must beat.
     """
     e = params.evaluate
     cap, seed = e.max_features_in_memory, params.seed
@@ -347,6 +365,7 @@ def write_fid(params: Params, exp: str, dataset: str, images, common: dict) -> d
                      if ref_split == "test" else
                      "held-out real test images scored like the samples against the training split: the floor "
                      "a generator that matched the data without copying it would reach")
+    mean_image = inception_features(params, mean_image_of(train_images, e.batch_size))[0]
     record = {**fid_record(real, fake, seed=seed), floor_key: {
         "value": fid_value(real, floor), "n": n, "set": floor.describe(), "meaning": floor_meaning},
         "n_samples": fake.n, "n_samples_written": len(written),
@@ -354,7 +373,11 @@ def write_fid(params: Params, exp: str, dataset: str, images, common: dict) -> d
         "reference_split": ref_split, "reference_size": real.n,
         "statistics": "from features in memory" if real.features is not None and fake.features is not None
         else "streamed: running float64 mean and covariance (Chan's pairwise update), block by block",
-        "max_features_in_memory": cap, **common}
+        "max_features_in_memory": cap,
+        # The no-learning baseline: total collapse onto the average digit / face.
+        "mean_training_image": fid_of_one_image(real.stats.mu, real.stats.sigma, mean_image),
+        "baseline_definitions": {"mean_training_image": "every sample the mean training image (no learning)"},
+        **common}
     write_metric(exp, "fid", record)
 
     # Precision/recall and memorisation hold every feature: capped subsets above evaluate.max_features_in_memory.

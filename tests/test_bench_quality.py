@@ -1,0 +1,120 @@
+"""benchmarks/bench_quality.py: its table against the metric files it reads (--reuse on files
+written here), so the table cannot drift from what the evaluate stage writes."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "benchmarks" / "bench_quality.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def write(folder: Path, **files: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, doc in files.items():
+        (folder / f"{stem}.json").write_text(json.dumps(doc))
+
+
+def table_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """{(experiment, metric): {column: cell}} from the printed Markdown table."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        row = dict(zip(header, cells))
+        rows[(row["experiment"], row["metric"])] = row
+    return rows
+
+
+def dcgan_seed(fid: float, hist: list[int]) -> dict:
+    return {"fid": {"metric": "fid", "value": fid, "n_fake": sum(hist), "train_images_vs_test": {"value": 3.0}},
+            "classifier": {"class_histogram": hist, "is_max": len(hist), "missing_classes": []}}
+
+
+def test_reuse_table_matches_the_files(bench, tmp_path, monkeypatch, capsys):
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    # dcgan: two seeds in the benchmark's own folders; the 5% rule and the missing class from the histograms
+    h0 = [100, 30, 120, 100, 100, 100, 100, 150, 100, 100]   # class 1: 30 of 1000 = 3% (rare)
+    h1 = [0, 100, 100, 100, 100, 100, 100, 200, 100, 100]    # class 0 never produced
+    fids = [41.5, 47.25]
+    write(Path("results/bench_quality/dcgan/seed_0"), **dcgan_seed(fids[0], h0))
+    write(Path("results/bench_quality/dcgan/seed_1"), **dcgan_seed(fids[1], h1))
+    # cgan: the pipeline's own run; its accuracy beside chance
+    write(Path("results/cgan"), fid={"value": 30.0, "n_fake": 1000},
+          classifier={"accuracy": 0.08, "is_max": 10, "class_histogram": [100] * 10})
+    # pix2pix_sketches (paired): rmse beside its baselines, losing to one
+    write(Path("results/pix2pix_sketches"),
+          rmse={"value": 0.20, "baselines": {"input_as_is": {"rmse": 0.30}, "mean_target": {"rmse": 0.15}}},
+          fid={"value": 90.0, "n_fake": 125})
+    assert bench.main(["--reuse", "--seeds", "2", "--exp", "dcgan", "--exp", "cgan",
+                       "--exp", "pix2pix_sketches", "--exp", "text2img"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+
+    d = rows[("dcgan", "fid")]
+    mean, std = np.mean(fids), np.std(fids, ddof=1)
+    assert d["value"] == f"{mean:.4g} ± {std:.2g}"
+    assert d["seeds"] == "2"
+    assert d["FID (n)"] == f"{mean:.4g} ± {std:.2g} (n = 1000)"
+    rarest = [min(h) / sum(h) * 100 for h in (h0, h1)]
+    assert d["coverage"] == (f"missing [0]; rare (<5%) [1]; rarest {np.mean(rarest):.3g} ± "
+                             f"{np.std(rarest, ddof=1):.2g}%")
+    assert d["beats every baseline"].startswith("n/a")
+
+    c = rows[("cgan", "fid")]
+    assert c["seeds"] == "1" and c["value"] == "30"
+    assert c["accuracy"] == "class 0.08"
+    assert c["baselines (no learning)"] == "accuracy: chance (1/classes) 0.1"
+    assert c["beats every baseline"] == "no: loses to accuracy: chance (1/classes)"  # 0.08 < 1/10
+
+    p = rows[("pix2pix_sketches", "rmse")]
+    assert p["value"] == "0.2"
+    assert p["baselines (no learning)"] == "input_as_is 0.3; mean_target 0.15"
+    assert p["beats every baseline"] == "no: loses to mean_target"
+    assert p["FID (n)"] == "90 (n = 125)"
+
+    assert rows[("text2img", "not run")]["value"] == ""  # no files: a row that says so
+
+
+def test_unpaired_rows_per_direction_and_wins(bench):
+    files = {"rmse": {"directions": {"A2B": {"value": 0.1, "input_as_is": 0.3, "mean_target": 0.2},
+                                     "B2A": {"value": None}}},
+             "fid": {"directions": {"A2B": {"value": 20.0, "input_as_is": 50.0, "n_fake": 60},
+                                    "B2A": {"value": 70.0, "input_as_is": 40.0, "n_fake": 60}}}}
+    rows = {r["metric"]: r for r in bench.quality_rows("cyclegan", "unpaired", [files])}
+    assert rows["rmse A2B"]["beats every baseline"] == "yes"
+    # no truth pairs for B2A: its headline falls back to FID, which loses to the untranslated input
+    assert rows["fid B2A"]["value"] == "70"
+    assert rows["fid B2A"]["beats every baseline"] == "no: loses to input_as_is"
+    assert rows["fid B2A"]["FID (n)"] == "A2B 20 (n = 60); B2A 70 (n = 60)"
+
+
+def test_domains_higher_is_better(bench):
+    files = [{"domain_accuracy": {"value": v, "input_as_is": 0.2}, "fid": {"value": 10.0, "n_fake": 5}}
+             for v in (0.9, 0.7)]
+    (row,) = bench.quality_rows("stargan", "domains", files)
+    assert row["value"] == f"0.8 ± {np.std([0.9, 0.7], ddof=1):.2g}"
+    assert row["beats every baseline"] == "yes"
+    assert row["accuracy"] == f"domain 0.8 ± {np.std([0.9, 0.7], ddof=1):.2g}"
+    worse = [{"domain_accuracy": {"value": 0.1, "input_as_is": 0.2}}]
+    assert bench.quality_rows("stargan", "domains", worse)[0]["beats every baseline"] == "no: loses to input_as_is"
+
+
+def test_unknown_experiment_is_named(bench, tmp_path, monkeypatch, capsys):
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert bench.main(["--reuse", "--exp", "nope"]) == 1
+    assert "nope" in capsys.readouterr().err
