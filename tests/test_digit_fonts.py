@@ -231,3 +231,10 @@ def test_evaluate_writes_label_preservation_against_an_independent_count(in_tmp,
     assert len(rec["classifier_sha256"]) == 64 and rec["classes"] == [str(k) for k in range(10)]
     headline = json.loads((in_tmp / "results/cg/metrics.json").read_text())
     assert headline["label_preservation.A2B"] == rec["value"]["A2B"]
+    # ganflow tables: the unpaired table's last column holds the kept labels beside both references
+    from ganflow.stages import tables
+
+    printed = tables.render(in_tmp / "results", {"cg": ("unpaired", "fonts")})
+    d = rec["directions"]["A2B"]
+    assert (f"| {tables.with_interval(d['accuracy'], d['interval'], 3)} ({tables.num(d['input_as_is']['accuracy'], 3)}; "
+            f"{tables.num(d['mean_target']['accuracy'], 3)}) |") in printed
