@@ -8,12 +8,12 @@ manifest.csv   id, split (train|val|test), then per layout
                  single      image
                  paired      a, b                (direction applied: a is the input; b is empty
                                                   when the set has no target, e.g. homework Test/)
-                 unpaired    domain (A|B), image
+                 unpaired    domain (A|B), image (+ label, label_name when the source labels its rows)
                  labelled    image, label (0..K-1), label_name
                  captioned   image, label, label_name, captions (joined by " | ")
                  attributes  image, one 0/1 column per selected attribute
 dataset.json   dataset, source, layout, image_size, channels, resize, split_rule, n_<split>,
-               classes (labelled/captioned), attributes (attributes)
+               classes (labelled/captioned, labelled unpaired), attributes (attributes)
 landmarks.csv  id, lx, ly, rx, ry: mouth corners in pixels of the resized image (when known)
 skipped.csv    file, id, problem: what ``on_bad: skip`` left out
 
@@ -223,7 +223,7 @@ def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int
     for s in SPLITS:
         if s != "val" or has_val:  # n_val only for sets that have a validation split
             meta[f"n_{s}"] = counts[s]
-    if table.layout in ("labelled", "captioned"):
+    if table.layout in ("labelled", "captioned") or _labelled_unpaired(table):
         meta["classes"] = list(table.classes)
     if table.layout == "attributes":
         meta["attributes"] = list(table.attributes)
@@ -330,7 +330,14 @@ def _rel_path(layout: str, row: Row, col: str) -> str:
     return f"{row.split}/{row.id}.png"
 
 
+def _labelled_unpaired(table: Table) -> bool:
+    """An unpaired set whose rows also carry a class (digit_fonts: scoring a translation needs it)."""
+    return table.layout == "unpaired" and bool(table.classes)
+
+
 def _layout_columns(table: Table) -> list[str]:
+    if _labelled_unpaired(table):
+        return ["domain", "image", "label", "label_name"]
     return {"single": ["image"], "paired": ["a", "b"], "unpaired": ["domain", "image"],
             "labelled": ["image", "label", "label_name"],
             "captioned": ["image", "label", "label_name", "captions"],
@@ -345,7 +352,7 @@ def _manifest_row(table: Table, row: Row, rel: dict[str, str]) -> dict:
     out["image"] = rel["image"]
     if table.layout == "unpaired":
         out["domain"] = row.fields["domain"]
-    if table.layout in ("labelled", "captioned"):
+    if table.layout in ("labelled", "captioned") or _labelled_unpaired(table):
         out["label"] = int(row.fields["label"])
         out["label_name"] = table.classes[int(row.fields["label"])]
     if table.layout == "captioned":

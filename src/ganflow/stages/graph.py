@@ -44,7 +44,6 @@ DVC_FILE = Path("dvc.yaml")
 PARAMS_FILE = Path("params.yaml")
 SRC_ROOT = imports.PACKAGE_DIR.parent  # .../src: code deps are written relative to the project root
 DATASET_KINDS = ("fetch", "pair", "mask", "classifier", "text_encoder", "answer_key")  # run with --dataset
-LABELLED_LAYOUTS = ("labelled", "captioned")  # sources whose data sets carry a class per image
 
 
 
@@ -167,9 +166,9 @@ class _Builder:
         samples, plots = str(paths.samples_dir(exp)), str(paths.plots_dir(exp))
         metrics = list(task.METRICS)
         eval_data = [samples, model, *inputs, self.weights()]
-        if task.SCORED_BY_CLASSIFIER and _source(self.p.datasets[e.dataset].source).layout in LABELLED_LAYOUTS:
+        if task.SCORED_BY_CLASSIFIER and _source(self.p.datasets[e.dataset].source).labelled:
             eval_data.append(self.dataset_artifact("classifier", e.dataset))
-            metrics.insert(1, "classifier")
+            metrics.insert(1, getattr(task, "CLASSIFIER_METRIC", "classifier"))
         metric_files = [str(paths.metric_file(exp, m)) for m in metrics]
         # memorisation.json comes with its picture of the closest sample / training-image pairs
         pictures = [str(paths.memorisation_picture(exp))] if "memorisation" in metrics else []

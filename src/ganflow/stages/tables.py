@@ -28,7 +28,8 @@ from ganflow.errors import StatsError
 from ganflow.report.headline import interval_for
 
 NOT_RUN = "not run"
-METRIC_FILES = ("rmse", "fid", "kid", "box_kid", "classifier", "domain_accuracy", "precision_recall")
+METRIC_FILES = ("rmse", "fid", "kid", "box_kid", "classifier", "domain_accuracy", "precision_recall",
+                "label_preservation")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -235,21 +236,27 @@ def paired_table(runs: list[Run]) -> list[str]:
 
 
 def unpaired_table(runs: list[Run]) -> list[str]:
-    """Per direction: FID [95%] (untranslated input), RMSE [95%], the target domain's mean image."""
+    """Per direction: FID [95%] (untranslated input), RMSE [95%], the target domain's mean image;
+    on a labelled set, the classes kept [95%] (untranslated input; target domain's mean image)."""
     header = ["direction", "FID [95%] (untranslated input)", "RMSE [95%]",
-              "RMSE of the target domain's mean training image", "FID mean ± std over seeds"]
+              "RMSE of the target domain's mean training image", "FID mean ± std over seeds",
+              "labels kept [95%] (untranslated input; mean target image)"]
     rows = []
     for r in runs:
         if not r.done:
-            rows.append([r.exp, NOT_RUN, "", "", ""])
+            rows.append([r.exp, NOT_RUN, "", "", "", ""])
             continue
-        fid, rm = (r.metrics.get(k) or {} for k in ("fid", "rmse"))
+        fid, rm, lp = (r.metrics.get(k) or {} for k in ("fid", "rmse", "label_preservation"))
         for d, f in (fid.get("directions") or {}).items():
             m = (rm.get("directions") or {}).get(d) or {}
+            kept = (lp.get("directions") or {}).get(d)
             rows.append([f"{r.exp} {d} ({steps_of(r)}, n = {f.get('n_fake', '?')})",
                          with_interval(f.get("value"), f.get("interval")) + f" ({num(f.get('input_as_is'))})",
                          with_interval(m.get("value"), m.get("interval")), num(m.get("mean_target")),
-                         seed_spread(r, f"fid:directions.{d}.value")])
+                         seed_spread(r, f"fid:directions.{d}.value"),
+                         "" if not kept else
+                         f"{with_interval(kept['accuracy'], kept.get('interval'), 3)} "
+                         f"({num(kept['input_as_is']['accuracy'], 3)}; {num(kept['mean_target']['accuracy'], 3)})"])
     return md_table(header, rows)
 
 

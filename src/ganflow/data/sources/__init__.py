@@ -58,6 +58,9 @@ class Source:
     # file it brought (name, url, bytes, sha256...), recorded in raw_dir/source.json.
     fetch: Callable[..., list[dict] | None]
     layout: str = "single"      # single | paired | unpaired | labelled | captioned | attributes
+    # An "unpaired" source whose rows also carry a class (manifest label / label_name, dataset.json
+    # classes): its data sets get a domain classifier, as labelled ones do.
+    labels: bool = False
     urls: tuple[str, ...] = field(default_factory=tuple)   # default mirrors, for the record
     options: type[BaseModel] = CommonOptions                # schema of datasets.<name>.options
     # (options, raw_dir, SplitSpec) -> layouts.Table; None: images under raw_dir/images ("single")
@@ -65,6 +68,11 @@ class Source:
     # Escape hatch, taking precedence over ``table``: (dataset_params, raw_dir, out_dir) -> writes
     # manifest.csv and dataset.json by the data/pairs contract itself (no layouts.write checks).
     pair: Callable[..., None] | None = None
+
+    @property
+    def labelled(self) -> bool:
+        """Its data sets carry a class per image (manifest ``label``, dataset.json ``classes``)."""
+        return self.layout in ("labelled", "captioned") or self.labels
 
     def parse_options(self, dataset: str, raw: dict) -> BaseModel:
         """Validated options, or a ParamsError naming every bad ``datasets.<dataset>.options.<key>``."""

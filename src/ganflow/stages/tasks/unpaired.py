@@ -9,7 +9,13 @@
             domain), beside the untranslated inputs' FID; rmse.json, where dataset.json declares
             truth pairs for the test split (the offline photo/sketch set does): RMSE per direction
             against the truth, beside two no-learning baselines, and the cycle's RMSE; each
-            direction's FID and RMSE with a bootstrap interval (metrics/bootstrap.py)
+            direction's FID and RMSE with a bootstrap interval (metrics/bootstrap.py); FID also
+            for the target domain's mean training image (mean_target) in place of every translation.
+            label_preservation.json, where the data set labels its images (digit_fonts does): the
+            domain classifier of the data set (`ganflow classifier --dataset NAME`, trained on the
+            real training images of both domains with their labels, never on a generator's output)
+            on every translation, beside the same classifier on the untranslated inputs and on the
+            target domain's mean image (metrics/label_preservation.py)
   plot      test_samples.png: input / translated / reconstructed (/ truth) rows, A -> B then B -> A
 
 Truth pairs (dataset.json ``truth_pairs``): test ids ``<key><suffix A>`` in A and
@@ -28,19 +34,22 @@ from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.tensors import to_images, to_tensor
 from ganflow.errors import DataError
 from ganflow.metrics.bootstrap import fid_interval, rmse_interval
+from ganflow.metrics.label_preservation import label_preservation
 from ganflow.metrics.pixels import rmse
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
 from ganflow.provenance import hash_tree
 from ganflow.report.grids import save_grid
 from ganflow.stages import paths
-from ganflow.stages.tasks.common import (fid_provenance, fid_value, generated_set, read_layout_set,
-                                         reference_set, run_provenance)
+from ganflow.stages.tasks.common import (fid_provenance, fid_value, generated_set, load_domain_classifier, nchw,
+                                         read_layout_set, reference_set, run_provenance)
+from ganflow.train.device import pick_device
 
 # The stage graph's view of this task (stages/graph.py wires the stages from these):
 DATASET_INPUTS = ("pairs",)  # per-dataset artifacts its stages read (pairs, masked, text_encoder)
 METRICS = ("fid", "rmse")  # evaluate's files: results/<exp>/<metric>.json
-SCORED_BY_CLASSIFIER = False  # on a labelled data set, evaluate also reads its domain classifier
+SCORED_BY_CLASSIFIER = True  # on a labelled data set, evaluate also reads its domain classifier
+CLASSIFIER_METRIC = "label_preservation"  # ... and writes its scores to results/<exp>/label_preservation.json
 EXPORTS_SUBMISSION = False  # `ganflow export` writes the course's submission CSV
 EVALUATE_READS = ()  # params sections evaluate reads beyond evaluate, seed and the experiment's own
 
@@ -154,24 +163,31 @@ def evaluate(params: Params, exp: str) -> None:
               **run_provenance(exp)}
 
     ref = {d: reference_set(params, imgs[d], f"{folder}/test/{d}") for d in DOMAINS}
+    train_mean = {d: _hwc(load_domain(folder, manifest, "train", d, meta["channels"])[1]).mean(axis=0)
+                  for d in DOMAINS}
     fid, shown = {}, []
     for name, (src, dst) in DIRECTIONS.items():
         fake = generated_set(params, out[f"fake_{dst}"], f"{paths.samples_dir(exp)}/outputs.npz:fake_{dst}")
+        # Copies of one image have one feature vector (zero spread): two copies make that set.
+        mean_set = generated_set(params, np.stack([train_mean[dst]] * 2), f"mean training image of {dst}")
         fid[name] = {"value": fid_value(ref[dst], fake),
                      "interval": fid_interval(ref[dst].features, fake.features, seed=params.seed),
                      "input_as_is": fid_value(ref[dst], ref[src]),
+                     "mean_target": fid_value(ref[dst], mean_set),
                      "n_real": ref[dst].n, "n_fake": fake.n, "reference": f"real test images of domain {dst}",
                      "reference_images_sha256": ref[dst].stats.images_sha256}
         shown.append(f"{name} {fid[name]['value']:.2f} (as is {fid[name]['input_as_is']:.2f})")
     write_json(paths.metric_file(exp, "fid"), {
         "metric": "fid", **{k: v["value"] for k, v in fid.items()}, "directions": fid,
         "definition": "FID between the translations of every test image of the input domain and the real test "
-                      "images of the target domain; input_as_is: the untranslated inputs instead",
+                      "images of the target domain; input_as_is: the untranslated inputs instead; "
+                      "mean_target: the target domain's mean training image in place of every translation",
         **fid_provenance(), **common})
+    if meta.get("classes"):
+        shown.append(_label_preservation(params, exp, dataset, folder, manifest, meta, out, imgs, train_mean,
+                                         fid, common))
 
     rm = {}
-    train_mean = {d: _hwc(load_domain(folder, manifest, "train", d, meta["channels"])[1]).mean(axis=0)
-                  for d in DOMAINS}
     for name, (src, dst) in DIRECTIONS.items():
         pairs = truth_pairs(meta, real[src][0], src, real[dst][0], dst)
         cycle = rmse(out[f"rec_{src}"], imgs[src])
@@ -194,6 +210,55 @@ def evaluate(params: Params, exp: str) -> None:
                       "over every test input",
         "truth_pairs": meta.get("truth_pairs"), **common})
     print(f"evaluate: {exp}: fid " + "; ".join(shown))
+
+
+def _label_preservation(params: Params, exp: str, dataset: str, folder: Path, manifest: pd.DataFrame, meta: dict,
+                        out, imgs: dict, train_mean: dict, fid: dict, common: dict) -> str:
+    """label_preservation.json: the data set's classifier on translations, inputs and mean images."""
+    if "label" not in manifest.columns:
+        raise DataError(f"{folder / 'manifest.csv'}: dataset.json lists classes but the manifest has no 'label' column")
+    model, cmeta, provenance = load_domain_classifier(dataset)
+    want = (meta["channels"], meta["image_size"], meta["image_size"])
+    if (cmeta["channels"], cmeta["image_size"], cmeta["image_size"]) != want:
+        raise DataError(f"the {dataset} classifier takes {cmeta['channels']} x {cmeta['image_size']} x "
+                        f"{cmeta['image_size']} images; the data set's are {want[0]} x {want[1]} x {want[2]}: "
+                        f"rerun `ganflow classifier --dataset {dataset}`")
+    device, k = pick_device(params.evaluate.device), len(meta["classes"])
+
+    def classes_of(images: np.ndarray) -> np.ndarray:
+        return model.predict_logits(nchw(images), batch_size=params.evaluate.batch_size, device=device).argmax(axis=1)
+
+    label_of = dict(zip(manifest["id"], manifest["label"]))
+    directions, shown = {}, []
+    for name, (src, dst) in DIRECTIONS.items():
+        ids = list(out[f"ids_{src}"])
+        try:
+            labels = np.array([int(label_of[i]) for i in ids], dtype=np.int64)
+        except (KeyError, ValueError) as e:
+            raise DataError(f"{folder / 'manifest.csv'}: test image {e} of domain {src} has no integer label") from None
+        rec = label_preservation(classes_of(out[f"fake_{dst}"]), classes_of(imgs[src]),
+                                 int(classes_of(train_mean[dst][None])[0]), labels, k, seed=params.seed)
+        target_ids = list(out[f"ids_{dst}"])
+        real_target = classes_of(imgs[dst]) == np.array([int(label_of[i]) for i in target_ids])
+        rec["real_target"] = float(real_target.mean())  # how well it reads the target style itself
+        rec["fid"] = {key: fid[name][key] for key in ("value", "input_as_is", "mean_target")}
+        directions[name] = rec
+        shown.append(f"labels kept {name} {rec['accuracy']:.1%} (as is {rec['input_as_is']['accuracy']:.1%}, "
+                     f"mean target {rec['mean_target']['accuracy']:.1%})")
+    write_json(paths.metric_file(exp, CLASSIFIER_METRIC), {
+        "metric": CLASSIFIER_METRIC, "value": {n: r["accuracy"] for n, r in directions.items()},
+        "directions": directions, "classes": list(meta["classes"]),
+        "definition": "fraction of the translations of the test images of the input domain that the data set's "
+                      "classifier assigns to their input's label; input_as_is: the same classifier on the "
+                      "untranslated inputs; mean_target: on the target domain's mean training image in place of "
+                      "every translation (one class for all: chance level); real_target: its accuracy on the real "
+                      "test images of the target domain; fid: fid.json's numbers of the direction, for reading "
+                      "side by side; confusion_matrix rows: input label, columns: class of the translation",
+        "classifier_independence": "trained by `ganflow classifier` on the real training images of both domains "
+                                   "with their labels (data/pairs/<dataset> train split), before and apart from "
+                                   "the generators; it never sees a translation",
+        **provenance, "metric_seed": params.seed, **common})
+    return "; ".join(shown)
 
 
 def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
