@@ -60,7 +60,10 @@ def _torchrun(cwd: Path) -> subprocess.CompletedProcess:
 def prepared(tmp_path_factory) -> Path:
     work = copy_project(tmp_path_factory.mktemp("ddp") / "proj")
     params = tiny_params(yaml.safe_load((work / "params.yaml").read_text()))
-    params["train"]["pix2pix"].update(steps=3, batch_size=8, log_every=1, snapshot_every=3, checkpoint_every=2)
+    # amp off: on a CPU with AMX, `amp: true` trains in bf16, whose rounding swamps the 1e-4 comparison
+    # of reduction orders this test makes (fp32 is what it is about).
+    params["train"]["pix2pix"].update(steps=3, batch_size=8, log_every=1, snapshot_every=3, checkpoint_every=2,
+                                      amp=False)
     params["train"]["pix2pix"]["net"].update(dropout=False, norm="batch")
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for stage in ("fetch", "pair", "mask"):
