@@ -88,3 +88,24 @@ def test_the_training_loop_writes_the_lines_to_a_non_terminal_stderr(tmp_path, c
     assert "\r" not in err
     assert [int(re.search(r"step (\d+)/25", ln).group(1)) for ln in lines] == list(range(1, 26))
     assert "D_total" in lines[-1] and "G_rec" in lines[-1] and "step/s" in lines[-1]
+
+
+def test_quiet_silences_the_stage_bars_even_when_asked_for(monkeypatch, capsys):
+    """--quiet (TQDM_DISABLE) beats a bar a stage asks for with progress=True: tqdm itself reads the
+    variable only at import and only as a default, which an explicit disable=False overrode."""
+    import numpy as np
+    from torch import nn
+
+    from ganflow.metrics.inception import extract_features
+
+    class Flat(nn.Module):
+        def forward(self, x):
+            return x.flatten(1)
+
+    images = np.random.default_rng(0).random((6, 3, 4, 4), dtype=np.float32)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    extract_features(Flat(), images, batch_size=2, device=torch.device("cpu"), progress=True)
+    assert "inception features" not in capsys.readouterr().err
+    monkeypatch.delenv("TQDM_DISABLE")
+    extract_features(Flat(), images, batch_size=2, device=torch.device("cpu"), progress=True)
+    assert "inception features" in capsys.readouterr().err

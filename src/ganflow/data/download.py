@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
 
 from tqdm import tqdm
+from ganflow.bars import shown_if
 
 from ganflow import errors
 
@@ -378,7 +379,7 @@ def _write_part(
         unit_scale=True,
         unit_divisor=1024,
         desc=job.dest.name,
-        disable=not job.progress,
+        **shown_if(job.progress),
     ) as bar:
         try:
             for chunk in _chunks(source, head):

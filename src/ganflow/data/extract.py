@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 
 from tqdm import tqdm
+from ganflow.bars import shown_if
 
 from ganflow.errors import ArchiveError
 
@@ -269,7 +270,7 @@ def _write(
         unit_scale=True,
         unit_divisor=1024,
         desc=f"extract {archive.name}",
-        disable=not progress,
+        **shown_if(progress),
     ) as bar:
         for relative, member in members:
             path = root / relative

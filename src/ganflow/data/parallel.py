@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tqdm import tqdm
+from ganflow.bars import shown_if
 
 # A spawned worker costs a Python start and the imports before its first image; with fewer items
 # than this per worker the start is not paid back, so fewer workers are started.
@@ -91,6 +92,4 @@ class Workers:
         else:
             chunk = max(1, min(MAX_CHUNK, len(items) // (self.n * 4)))
             results = self._pool.imap(fn, items, chunksize=chunk)
-        # No disable=False when progress is on: an explicit value would override TQDM_DISABLE (--quiet).
-        quiet = {} if progress else {"disable": True}
-        yield from tqdm(results, total=len(items), desc=desc, unit=unit, **quiet)
+        yield from tqdm(results, total=len(items), desc=desc, unit=unit, **shown_if(progress))

@@ -482,6 +482,7 @@ def extract_features_and_logits(
 
 def _extract(model, images, batch_size: int, device, progress: bool, logits: bool):
     from tqdm.auto import tqdm
+    from ganflow.bars import shown_if
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -491,7 +492,7 @@ def _extract(model, images, batch_size: int, device, progress: bool, logits: boo
     chunks: list[np.ndarray] = []
     logit_chunks: list[np.ndarray] = []
     with torch.no_grad():
-        bar = tqdm(batches, total=n_batches, desc="inception features", unit="batch", disable=not progress)
+        bar = tqdm(batches, total=n_batches, desc="inception features", unit="batch", **shown_if(progress))
         for batch in bar:
             x = _to_tensor(batch).to(device)
             feats = model(x)

@@ -103,9 +103,10 @@ def batches(files: list[Path], batch_size: int, hasher=None, progress: bool = Tr
     """N x 3 x H x W float32 batches of consecutive same-size images (resizing happens in the network)."""
     import numpy as np
     from tqdm.auto import tqdm
+    from ganflow.bars import shown_if
 
     pending: list = []
-    for path in tqdm(files, desc="fid images", unit="img", disable=not progress):
+    for path in tqdm(files, desc="fid images", unit="img", **shown_if(progress)):
         arr = load_rgb_chw(path)
         if hasher is not None:
             hasher.update(arr)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+from ganflow.bars import shown_if
 
 from ganflow.nn.classifier import DomainClassifier
 
@@ -64,7 +65,7 @@ def fit_classifier(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Te
     history: list[dict] = []
     best = (-1.0, 0, None)  # (val accuracy, step, state)
     batch = min(cfg.batch_size, len(train_x))
-    bar = tqdm(range(1, cfg.steps + 1), desc="classifier", unit="step", disable=not progress)
+    bar = tqdm(range(1, cfg.steps + 1), desc="classifier", unit="step", **shown_if(progress))
     for step in bar:
         model.train()
         idx = torch.randint(0, len(train_x), (batch,), generator=gen)

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, PositiveInt, field_validator
 from tqdm import tqdm
+from ganflow.bars import shown_if
 
 from ganflow.data import layouts
 from ganflow.data.sources import CommonOptions, Source, SplitSpec, register_source
@@ -160,7 +161,7 @@ def render_printed(options: DigitFontsOptions, progress: bool = True) -> tuple[n
     glyphs = {(d, f): outline(d, face) for d in range(10) for f, face in enumerate(options.faces)}
     todo = draws(options)
     images = np.empty((len(todo), options.render_size, options.render_size), dtype=np.uint8)
-    for i, d in enumerate(tqdm(todo, desc="render printed digits", unit="img", disable=not progress)):
+    for i, d in enumerate(tqdm(todo, desc="render printed digits", unit="img", **shown_if(progress))):
         img = render(glyphs[d["digit"], d["face"]], options.render_size, options.supersample, d["height"],
                      d["angle"], (d["dx"], d["dy"]), d["stroke"])
         images[i] = np.round(img * 255).astype(np.uint8)

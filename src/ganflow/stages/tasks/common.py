@@ -178,6 +178,7 @@ def stream_features(params: Params, source: ImageSource, keep: np.ndarray | None
     larger than one block of images and the kept features is ever held.
     """
     from tqdm.auto import tqdm
+    from ganflow.bars import shown_if
 
     rows, device = block_rows(params), pick_device(params.evaluate.device)
     acc = StreamingMoments() if moments else None
@@ -185,7 +186,7 @@ def stream_features(params: Params, source: ImageSource, keep: np.ndarray | None
     start = 0
     n_blocks = -(-len(source) // rows)
     for block in tqdm(source.blocks(rows), total=n_blocks, desc=f"inception features ({len(source)} images)",
-                      unit="block", disable=n_blocks < 2):
+                      unit="block", **shown_if(n_blocks >= 2)):
         if hasher is not None:
             _hash_blocks(hasher, block)
         feats = extract_features(_extractor(), nchw(block), batch_size=params.evaluate.batch_size,

@@ -198,11 +198,12 @@ def stream_samples(out_dir: Path, ids: list[str], model, device: torch.device, i
     """model.generate over ``inputs`` a batch at a time, each batch written as it comes
     (the same images as run_generator's, never all of them in memory)."""
     from tqdm.auto import tqdm
+    from ganflow.bars import shown_if
 
     n = len(ids)
     with SampleWriter(out_dir, ids, **arrays) as writer:
         for i in tqdm(range(0, n, batch_size), desc=f"sample ({n} images)", unit="batch",
-                      disable=n <= batch_size):
+                      **shown_if(n > batch_size)):
             out = model.generate({k: v[i:i + batch_size].to(device) for k, v in inputs.items()}).cpu()
             writer.append(np.stack(to_images(out)))
 
