@@ -34,7 +34,7 @@ from ganflow.data.stores import DiskStore, ImageColumn
 from ganflow.data.tensors import BatchStream, to_tensor
 from ganflow.data.images import load_image
 from ganflow.models.base import DataInfo
-from ganflow.models.dcgan import DCGAN, DCGANConfig
+from ganflow.models.dcgan import DCGAN
 from ganflow.train.step import train_step
 
 SIZE = 64
@@ -92,7 +92,7 @@ def main() -> None:
         files = make_folder(Path(tmp), args.n)
         tensors = {"x": to_tensor([load_image(p) for p in files])}
         torch.manual_seed(0)
-        model = DCGAN(DCGANConfig(), DataInfo(channels=3, image_size=SIZE), 2e-4, (0.5, 0.999))
+        model = DCGAN(DCGAN.Config(), DataInfo(channels=3, image_size=SIZE), 2e-4, (0.5, 0.999))
 
         def stream(workers: int | None) -> BatchStream:
             source = tensors if workers is None else DiskStore({"x": ImageColumn(files)})
