@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from ganflow.metrics.frechet import frechet_distance
+from ganflow.metrics.frechet import fid_of_one_image, frechet_distance
 from ganflow.models.base import DataInfo
 from ganflow.models.cgan import CGANConfig
 from ganflow.models.dcgan import DCGAN, NoiseConfig
 from ganflow.nn.diffaugment import translate
-from ganflow.nn.ema import EMAGenerator, ema_decay, update_ema
-from ganflow.stages.tasks.unconditional import fid_of_one_image
+from ganflow.nn.ema import ema_decay, update_ema
 from ganflow.train.step import train_step
 
 INFO = DataInfo(channels=1, image_size=16)

@@ -89,6 +89,13 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
 
 
+def fid_of_one_image(mu, sigma, features) -> float:
+    """FID against (mu, sigma) of a set that is one image repeated (the no-learning "mean image"
+    baselines): its covariance is 0, so FID = |mu - x|^2 + tr(sigma), for any number of copies."""
+    gap = np.asarray(mu, np.float64) - np.asarray(features, np.float64)
+    return float(gap @ gap + np.trace(np.asarray(sigma, np.float64)))
+
+
 def frechet_distance_from_features(features1, features2) -> float:
     """Frechet distance between the Gaussians fitted to two feature matrices (rows = images).
 

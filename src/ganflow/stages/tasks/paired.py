@@ -32,7 +32,7 @@ from ganflow.data.stores import Column, ImageColumn
 from ganflow.data.tensors import to_images, to_tensor
 from ganflow.errors import DataError
 from ganflow.metrics.bootstrap import mean_interval, psnr_interval, rmse_interval
-from ganflow.metrics.frechet import gaussian_stats
+from ganflow.metrics.frechet import fid_of_one_image
 from ganflow.metrics.pixels import psnr, rmse, ssim_per_image
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
@@ -183,7 +183,8 @@ def evaluate(params: Params, exp: str) -> None:
     flat = inception_features(params, np.ascontiguousarray(mean_target[:1]))[0]
     generated = generated_set(params, fake, f"{samples}:fake")
     fid = fid_record(real, generated, seed=params.seed)
-    fid_baselines = {"input_as_is": fid_value(real, as_is), "mean_target": _fid_of_one_image(real, flat)}
+    fid_baselines = {"input_as_is": fid_value(real, as_is),
+                     "mean_target": fid_of_one_image(real.stats.mu, real.stats.sigma, flat)}
     write_json(paths.metric_file(exp, "fid"), {**fid, **fid_baselines, "baseline_definitions": BASELINES, **common})
     kid = kid_record(params, real, generated)
     write_json(paths.metric_file(exp, "kid"), {**kid, "input_as_is": kid_record(params, real, as_is)["value"],
@@ -195,13 +196,6 @@ def evaluate(params: Params, exp: str) -> None:
           f"(input as is {scores['input_as_is']['rmse']:.4f}, mean target {scores['mean_target']['rmse']:.4f}); "
           f"psnr {v['psnr_db']:.2f} dB; ssim {v['ssim']:.3f}; fid {fid['value']:.2f} (input as is "
           f"{fid_baselines['input_as_is']:.2f}, mean target {fid_baselines['mean_target']:.2f}) at n = {fid['n_fake']}")
-
-
-def _fid_of_one_image(real, features: np.ndarray) -> float:
-    """FID of a set that is one image repeated: its covariance is 0, so FID = |mu_r - x|^2 + tr(S_r)."""
-    mu, sigma = gaussian_stats(real.features)
-    gap = mu - features.astype(np.float64)
-    return float(gap @ gap + np.trace(sigma))
 
 
 def plot_samples(params: Params, exp: str, out_dir: Path) -> None:

@@ -34,6 +34,7 @@ from ganflow.data.stores import Column, ImageColumn
 from ganflow.data.npz_stream import NpzStreamWriter
 from ganflow.data.tensors import to_images, to_tensor
 from ganflow.errors import DataError, MissingInputError, ParamsError
+from ganflow.metrics.frechet import fid_of_one_image
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
 from ganflow.provenance import hash_tree
@@ -322,13 +323,6 @@ def mean_image_of(images: ImageSource, block: int) -> np.ndarray:
         part = chunk.astype(np.float64).sum(axis=0)
         total = part if total is None else total + part
     return (total / len(images)).astype(np.float32)[None]
-
-
-def fid_of_one_image(mu: np.ndarray, sigma: np.ndarray, features: np.ndarray) -> float:
-    """FID of a set that is one image repeated: its covariance is 0, so FID = |mu_r - x|^2 + tr(S_r)
-    (independent of how many copies: no sampling bias to correct)."""
-    gap = np.asarray(mu, np.float64) - np.asarray(features, np.float64)
-    return float(gap @ gap + np.trace(np.asarray(sigma, np.float64)))
 
 
 def write_fid(params: Params, exp: str, dataset: str, images, common: dict) -> dict:
