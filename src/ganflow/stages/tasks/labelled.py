@@ -22,7 +22,6 @@ from ganflow.data.tensors import to_tensor
 from ganflow.models.base import DataInfo
 from ganflow.params import Params
 from ganflow.stages import paths
-from ganflow.data.image_sources import Subset
 from ganflow.stages.tasks.common import classifier_logits, classifier_record, load_domain_classifier, write_metric
 from ganflow.stages.tasks.unconditional import PROGRESS_PICTURE as PROGRESS_PICTURE  # noise snapshots too
 from ganflow.stages.tasks.unconditional import (
@@ -38,7 +37,7 @@ from ganflow.stages.tasks.unconditional import (
     read_split,
     run_generator,
     save_sample_grid,
-    scored_indices,
+    scored_samples,
     slerp,
     split_rows,
     stored_samples,
@@ -107,8 +106,7 @@ def evaluate(params: Params, exp: str) -> None:
     samples = stored_samples(exp)
     common = metric_common(exp, dataset)
     fid = write_fid(params, exp, dataset, samples, common)
-    scored = scored_indices(params, len(samples), samples.label)  # the same samples write_fid scored
-    images = samples if len(scored) == len(samples) else Subset(samples, scored)
+    scored, images = scored_samples(params, samples)  # the same samples write_fid scored
     labels = out["labels"][scored]
     rec = classifier_record(params, dataset, images, labels)
     rec["per_class_accuracy"] = per_class_accuracy(params, dataset, images, labels, classes)

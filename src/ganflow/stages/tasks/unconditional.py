@@ -245,6 +245,15 @@ def scored_indices(params: Params, n_written: int, where: str) -> np.ndarray:
     return seeded_subset(n_written, want, params.seed)
 
 
+def scored_samples(params: Params, samples: ImageSource, name: str | None = None) -> tuple[np.ndarray, ImageSource]:
+    """(indices, images) of the samples evaluate scores: all of them, or the seeded subset of
+    evaluate.n_samples (labelled ``name (k of n, seed s)``); every metric reads the same ones."""
+    idx = scored_indices(params, len(samples), samples.label)
+    if len(idx) == len(samples):
+        return idx, samples
+    return idx, Subset(samples, idx, f"{name or samples.label} ({len(idx)} of {len(samples)}, seed {params.seed})")
+
+
 def z_dim_of(model) -> int:
     return int(model.cfg.z_dim)
 
@@ -289,8 +298,7 @@ def evaluate(params: Params, exp: str) -> None:
     line = f"evaluate: {exp}: fid {fid['value']:.2f} (n_fake {fid['n_fake']}, n_real {fid['n_real']}; " \
            f"real images score {floor_of(fid)['value']:.2f})"
     if "classes" in read_meta(dataset):  # labelled data: the domain classifier sees which digits G draws
-        scored = scored_indices(params, len(samples), samples.label)
-        rec = classifier_record(params, dataset, samples if len(scored) == len(samples) else Subset(samples, scored))
+        rec = classifier_record(params, dataset, scored_samples(params, samples)[1])
         write_metric(exp, "classifier", {**rec, **common})
         line += f"; classifier IS {rec['is_mean']:.2f}, missing classes {rec['missing_classes']}"
     print(line)
@@ -339,9 +347,7 @@ def write_fid(params: Params, exp: str, dataset: str, images, common: dict) -> d
     cap, seed = e.max_features_in_memory, params.seed
     pairs = paths.pairs_dir(dataset)
     written = as_source(images, f"samples of {exp}")
-    scored_idx = scored_indices(params, len(written), written.label)
-    scored = written if len(scored_idx) == len(written) else Subset(
-        written, scored_idx, f"samples of {exp} ({len(scored_idx)} of {len(written)}, seed {seed})")
+    _, scored = scored_samples(params, written, f"samples of {exp}")
     ref_split = e.reference
     other_split = "train" if ref_split == "test" else "test"
     splits = {name: split_source(dataset, name)[1] for name in ("test", "train")}
