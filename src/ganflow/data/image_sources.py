@@ -120,6 +120,8 @@ class FileImages(ImageSource):
             yield np.stack([self._load(f) for f in self.files[start:start + rows]]).astype(np.float32, copy=False)
 
     def take(self, indices) -> np.ndarray:
+        if len(indices) == 0:
+            return np.empty((0, *self.image_shape), np.float32)
         return np.stack([self._load(self.files[int(i)]) for i in indices]).astype(np.float32, copy=False)
 
 

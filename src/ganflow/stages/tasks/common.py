@@ -368,8 +368,9 @@ def memorisation_record(params: Params, train: FeatureSet, fake: FeatureSet, tra
                      holdout=None if holdout is None else holdout.features, n_closest=n_pairs)
     pairs = [{"fake_index": int(i), "train_index": int(m["nearest"][i]), "distance": float(m["distances"][i])}
              for i in m["closest"]]
-    fakes = _pick(fake_images, [p["fake_index"] for p in pairs])
-    trains = _pick(train_images, [p["train_index"] for p in pairs])
+    # one walk of each set (an array or an ImageSource), not one per picture
+    fakes = as_source(fake_images).take([p["fake_index"] for p in pairs])
+    trains = as_source(train_images).take([p["train_index"] for p in pairs])
     tiles = []
     for f, t in zip(fakes, trains):
         tiles += [f, t]
@@ -379,13 +380,6 @@ def memorisation_record(params: Params, train: FeatureSet, fake: FeatureSet, tra
             "distance": "Euclidean, Inception pool3 features", "closest_pairs": pairs, "picture": str(picture),
             "n_real": train.n, "n_fake": fake.n, "reference": train.describe(), "generated": fake.describe(),
             **({"holdout": holdout.describe()} if holdout is not None else {}), **fid_provenance()}
-
-
-def _pick(images, indices: list[int]) -> list[np.ndarray]:
-    """Images at ``indices`` of an array or an ImageSource (one walk of it, not one per image)."""
-    if isinstance(images, ImageSource):
-        return list(images.take(indices)) if indices else []
-    return [np.asarray(images[i]) for i in indices]
 
 
 def inception_score_record(params: Params, fake: FeatureSet) -> dict:
@@ -448,11 +442,9 @@ def classifier_logits(params: Params, model, images, hasher: ImagesHasher | None
     device = pick_device(params.evaluate.device)
     out = []
     for block in as_source(images).blocks(CLASSIFIER_BLOCK_IMAGES):
-        x = nchw(block)
         if hasher is not None:
-            for image in x:
-                hasher.update(image)
-        out.append(model.predict_logits(x, device=device))
+            _hash_blocks(hasher, block)
+        out.append(model.predict_logits(nchw(block), device=device))
     return np.concatenate(out)
 
 
