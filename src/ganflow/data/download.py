@@ -49,9 +49,9 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
 
 from tqdm import tqdm
-from ganflow.bars import shown_if
 
 from ganflow import errors
+from ganflow.bars import shown_if
 
 __all__ = ["DownloadError", "download", "gdrive_url"]
 

@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 
 from tqdm import tqdm
-from ganflow.bars import shown_if
 
+from ganflow.bars import shown_if
 from ganflow.errors import ArchiveError
 
 __all__ = ["UnsafeArchiveError", "safe_extract"]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tqdm import tqdm
+
 from ganflow.bars import shown_if
 
 # A spawned worker costs a Python start and the imports before its first image; with fewer items

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from ganflow.bars import shown_if
 
+from ganflow.bars import shown_if
 from ganflow.nn.classifier import DomainClassifier
 
 

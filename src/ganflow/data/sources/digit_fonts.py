@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, PositiveInt, field_validator
 from tqdm import tqdm
-from ganflow.bars import shown_if
 
+from ganflow.bars import shown_if
 from ganflow.data import layouts
 from ganflow.data.sources import CommonOptions, Source, SplitSpec, register_source
 from ganflow.data.sources.sklearn_digits import CLASSES, RAW_FILE, fetch_digits, read_raw
