@@ -64,6 +64,26 @@ def naive_step(model, batch: dict) -> None:
         phase.opt.step()
 
 
+def as_before_19(model):
+    """``model`` stepped as ganflow's code stood before issue 19: torch's default Adam (on CPU the
+    single-tensor loop; ganflow's GAN.adam is now the fused kernel) and, for pix2pix_tiny, the
+    decoder as the spec's literal UpSampling -> ZeroPad -> Conv layers (now nn/upconv.py's one
+    transposed convolution) with the same weights."""
+    from ganflow.nn.upconv import NearestUpConv
+
+    for seq in [m for m in model.modules() if isinstance(m, torch.nn.Sequential)]:
+        for i, layer in enumerate(seq):
+            if isinstance(layer, NearestUpConv):
+                k, before = layer.kernel_size[0], layer.pad_before
+                conv = torch.nn.Conv2d(layer.in_channels, layer.out_channels, k, 1, 0, bias=layer.bias is not None)
+                conv.load_state_dict(layer.state_dict())
+                seq[i] = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2, mode="nearest"),
+                                             torch.nn.ZeroPad2d((before, k - 1 - before) * 2), conv)
+    model.opt_G = torch.optim.Adam(model.G.parameters(), lr=LR, betas=BETAS)
+    model.opt_D = torch.optim.Adam(model.D.parameters(), lr=LR, betas=BETAS)
+    return model
+
+
 def _channels_last(model, batch: dict) -> dict:
     model.to(memory_format=torch.channels_last)
     return {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for k, v in batch.items()}
@@ -78,7 +98,7 @@ def _contenders(build, batch: dict, reference: bool, bf16: bool) -> dict:
         m_ref = build()
         ref = ReferenceStep(m_ref.G, m_ref.D)  # its own Adams, made once: their state persists across steps
         out["reference (junyanz)"] = lambda: ref(batch)
-    m_naive = build()
+    m_naive = as_before_19(build())
     out["naive (loop before #19)"] = lambda: naive_step(m_naive, batch)
     m_fp32 = build()
     out["train_step fp32"] = lambda: train_step(m_fp32, batch, 0)

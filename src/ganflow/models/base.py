@@ -67,7 +67,11 @@ class GAN(nn.Module):
         raise NotImplementedError
 
     def adam(self, params) -> torch.optim.Adam:
-        return torch.optim.Adam(params, lr=self.lr, betas=self.betas)
+        """Adam with torch's fused kernel: one pass over each parameter's weight, gradient and two
+        moments instead of the ~10 elementwise ops of the default single-tensor loop (on CPU
+        torch's default is that loop).  The update rule is Adam's; only the rounding differs.
+        On the U-Net-256 the optimiser was a third of a CPU training step (benchmarks/bench_train.py)."""
+        return torch.optim.Adam(params, lr=self.lr, betas=self.betas, fused=True)
 
 
 class TwoPlayerGAN(GAN):

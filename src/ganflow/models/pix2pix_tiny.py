@@ -13,8 +13,10 @@ The course's spec (Keras style, 'same' padding, kernel 4 everywhere):
 
 Layer order follows the spec (activation before BN), every conv keeps its bias (Keras's default),
 and TF's 'same' padding is reproduced exactly: stride 2 pads 1 on each side, stride 1 with an
-even kernel pads 1 before and 2 after.  UpSampling is nearest-neighbour, as in Keras.  Needs an
-image size divisible by 32 (five halvings); at 64 px the bottleneck is 2 x 2, at 128 px 4 x 4.
+even kernel pads 1 before and 2 after.  UpSampling is nearest-neighbour, as in Keras; each
+UpSampling + Conv pair runs as one transposed convolution of the same weights (nn/upconv.py: the
+same function, without making the upsampled map).  Needs an image size divisible by 32 (five
+halvings); at 64 px the bottleneck is 2 x 2, at 128 px 4 x 4.
 
 Parameter count, 1-channel images (grayscale homework; D sees 2 channels), k = 4:
 
@@ -50,6 +52,7 @@ from ganflow.models import register
 from ganflow.models.base import Batch, DataInfo, NetConfig, TwoPlayerGAN
 from ganflow.nn.losses import gan_loss
 from ganflow.nn.norm import init_weights
+from ganflow.nn.upconv import NearestUpConv
 
 ENCODER = (4, 8, 16, 32, 32)
 DECODER = (32, 16, 8, 4)
@@ -72,6 +75,11 @@ def _same_s1(in_ch: int, out_ch: int) -> list[nn.Module]:
     return [nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(in_ch, out_ch, KERNEL, 1, 0)]
 
 
+def _up(in_ch: int, out_ch: int) -> NearestUpConv:
+    # UpSampling(2) + Conv(k=4, TF 'same': 1 before, 2 after), as one transposed convolution.
+    return NearestUpConv(in_ch, out_ch, KERNEL, pad_before=1)
+
+
 class TinyUNet(nn.Module):
     def __init__(self, in_ch: int, out_ch: int):
         super().__init__()
@@ -81,10 +89,10 @@ class TinyUNet(nn.Module):
         self.up = nn.ModuleList()
         prev = ENCODER[-1]
         for width, skip in zip(DECODER, skips):
-            self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *_same_s1(prev, width),
-                                         nn.ReLU(True), nn.BatchNorm2d(width)))
+            self.up.append(nn.Sequential(_up(prev, width), nn.ReLU(True), nn.BatchNorm2d(width)))
             prev = width + skip
-        self.out = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *_same_s1(prev, out_ch), nn.Tanh())
+        self.out = nn.Sequential(_up(prev, out_ch), nn.Tanh())
+        self._register_load_state_dict_pre_hook(_renamed_legacy_keys)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
@@ -95,6 +103,27 @@ class TinyUNet(nn.Module):
         for block in self.up:
             x = torch.cat([block(x), skips.pop()], dim=1)
         return self.out(x)
+
+
+# Checkpoints written before the decoder's UpSampling + ZeroPad + Conv became one module name its
+# layers by their old places in each Sequential: up.<i>.2 (conv) and up.<i>.4 (BN), out.2 (conv).
+_LEGACY = {**{f"up.{i}.2.": f"up.{i}.0." for i in range(len(DECODER))},
+           **{f"up.{i}.4.": f"up.{i}.2." for i in range(len(DECODER))}, "out.2.": "out.0."}
+
+
+def _renamed_legacy_keys(state_dict, prefix, *_args) -> None:
+    """Rename a legacy state dict's decoder keys in place (recognised by its out.2 conv; the new
+    layout's up.<i>.2 is a BN, so the renaming must not run on it)."""
+    if prefix + "out.2.weight" not in state_dict:
+        return
+    moved = {}
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        rest = key[len(prefix):]
+        for old, new in _LEGACY.items():
+            if rest.startswith(old):
+                moved[prefix + new + rest[len(old):]] = state_dict.pop(key)
+                break
+    state_dict.update(moved)  # after every pop: up.<i>.4 -> up.<i>.2 must not land on an unmoved up.<i>.2
 
 
 class TinyPatchD(nn.Module):
