@@ -118,6 +118,43 @@ def test_dcgan_end_to_end(workspace, no_fid):
     assert sum(rec["class_histogram"]) == 12 and "accuracy" not in rec  # nothing was requested
 
 
+def test_dcgan_plot_reads_the_samples_a_block_at_a_time(workspace, no_fid):
+    """plot on 8,000 samples holds little more at once than on 12: far under the images array
+    (32 MB), so 50,000 at 64 px (2.4 GB for RGB) plot in bounded memory too.  tracemalloc sees
+    numpy's buffers; the run on the 12 samples first sets the baseline (figures, font caches)."""
+    import tracemalloc
+
+    from ganflow.stages import plot
+
+    root, params = workspace
+    if not (root / "results" / "dcgan" / "samples" / "outputs.npz").is_file():
+        _run(params, "dcgan")
+    path = root / "results" / "dcgan" / "samples" / "outputs.npz"
+    small = _outputs(root, "dcgan")
+    reps = 8000 // len(small["images"]) + 1
+    big = {k: np.concatenate([v] * reps)[:8000] for k, v in small.items()}
+
+    def traced_peak() -> int:
+        tracemalloc.start()
+        try:
+            plot.run(params, "dcgan")
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    baseline = traced_peak()
+    np.savez_compressed(path, **big)
+    try:
+        peak = traced_peak()
+    finally:
+        np.savez_compressed(path, **small)
+    assert big["images"].nbytes == 8000 * 32 * 32 * 4
+    assert peak - baseline < big["images"].nbytes / 4, \
+        f"plot held {(peak - baseline) / 2**20:.1f} MiB more for 8,000 samples than for 12"
+    arith = json.loads((root / "results" / "dcgan" / "plots" / "arithmetic.json").read_text())
+    assert max(arith["rows"]) < 8000
+
+
 def test_cgan_end_to_end_draws_every_class_and_scores_the_request(workspace, no_fid):
     root, params = workspace
     from ganflow.nn.classifier import load_classifier

@@ -39,6 +39,7 @@ from ganflow.stages.tasks.unconditional import (
     N_INTERP_STEPS,
     classes_of,
     floor_of,
+    ink,
     labels_of,
     latent_arithmetic,
     load_outputs,
@@ -239,7 +240,7 @@ def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
     if "thresholds" in meta.get("captions", {}):
         _attribute_sweep(model, embedder, z[0], out_dir / "attribute_sweep.png", exp)
     groups = requested_classes(out["captions"], out["labels"]) if isinstance(meta.get("classes"), list) else None
-    latent_arithmetic(model, z, out["images"], {"text": embedder(caps)}, out_dir, exp, groups=groups)
+    latent_arithmetic(model, z, ink(out["images"]), {"text": embedder(caps)}, out_dir, exp, groups=groups)
 
 
 def _attribute_sweep(model, embedder: CaptionEmbedder, z: torch.Tensor, path: Path, exp: str) -> None:

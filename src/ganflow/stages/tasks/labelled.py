@@ -28,6 +28,7 @@ from ganflow.stages.tasks.unconditional import (
     N_INTERP_STEPS,
     classes_of,
     image_column,
+    ink_of,
     labels_of,
     latent_arithmetic,
     load_outputs,
@@ -121,13 +122,14 @@ def evaluate(params: Params, exp: str) -> None:
 def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
     dataset = params.experiment(exp).dataset
     classes = classes_of(read_meta(dataset), dataset)
-    out = load_outputs(exp)
+    out = load_outputs(exp, images=False)  # the images are read a block at a time (unconditional.plot_samples)
+    samples = stored_samples(exp)
     model = trained_model(params, exp)
     cpu = torch.device("cpu")
     k = len(classes)
     # Up to 8 samples of every class, one class per row of samples.png.
     per = min(8, params.sample.per_class)
-    shown = np.concatenate([out["images"][out["labels"] == c][:per] for c in range(k)])
+    shown = samples.take(np.concatenate([np.flatnonzero(out["labels"] == c)[:per] for c in range(k)]))
     save_sample_grid(out_dir / "samples.png", shown)
 
     z = torch.from_numpy(out["z"])
@@ -144,7 +146,7 @@ def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
             for c in range(k)]
     titled_grid(out_dir / "interpolation.png", rows, f"{exp}: between two z (left to right), class fixed per row",
                 row_labels=[f"class {c}" for c in classes])
-    latent_arithmetic(model, z, out["images"], {"y": y}, out_dir, exp, groups=out["labels"])
+    latent_arithmetic(model, z, ink_of(samples), {"y": y}, out_dir, exp, groups=out["labels"])
 
 
 # -- ganflow generate: the optional hook (stages/tasks/__init__.py) ----------------------------------

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from ganflow.atomic import atomic_path, write_json
-from ganflow.data.image_sources import FileImages, ImageSource, NpzImages, Subset, seeded_subset
+from ganflow.data.image_sources import READ_BLOCK, FileImages, ImageSource, NpzImages, Subset, seeded_subset
 from ganflow.data.images import ImageError, load_image, save_image
 from ganflow.data.stores import Column, ImageColumn
 from ganflow.data.npz_stream import NpzStreamWriter
@@ -305,15 +305,18 @@ def evaluate(params: Params, exp: str) -> None:
 
 
 def plot_samples(params: Params, exp: str, out_dir: Path) -> None:
-    out = load_outputs(exp)
+    # The samples are read a block at a time (50,000 of them do not fit the memory plot may use):
+    # the grid takes its few images, ink is summed per block.
+    out = load_outputs(exp, images=False)
+    samples = stored_samples(exp)
     model = trained_model(params, exp)
-    save_sample_grid(out_dir / "samples.png", out["images"][:N_GRID])
+    save_sample_grid(out_dir / "samples.png", samples.take(np.arange(min(N_GRID, len(samples)))))
     z = torch.from_numpy(out["z"])
     ends = z[: 2 * N_INTERP_ROWS].reshape(N_INTERP_ROWS, 2, -1)
     rows = [run_generator(model, torch.device("cpu"), {"z": slerp(a, b, N_INTERP_STEPS)}, N_INTERP_STEPS)
             for a, b in ends]
     titled_grid(out_dir / "interpolation.png", rows, f"{exp}: spherical interpolation between two z (left to right)")
-    latent_arithmetic(model, z, out["images"], {}, out_dir, exp)
+    latent_arithmetic(model, z, ink_of(samples), {}, out_dir, exp)
 
 
 # -- shared evaluation pieces --------------------------------------------------------------------
@@ -464,17 +467,23 @@ def ink(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).mean(1)
 
 
-def latent_arithmetic(model, z: torch.Tensor, images: np.ndarray, cond: dict[str, torch.Tensor],
+def ink_of(images: ImageSource) -> np.ndarray:
+    """ink() of every image of a set, read a block at a time."""
+    return np.concatenate([ink(block) for block in images.blocks(READ_BLOCK)]) if len(images) else np.zeros(0)
+
+
+def latent_arithmetic(model, z: torch.Tensor, score: np.ndarray, cond: dict[str, torch.Tensor],
                       out_dir: Path, exp: str, groups: np.ndarray | None = None) -> dict:
     """The course's vector arithmetic with averaged latents, on a property read off the samples.
 
     The N_ARITH_AVG samples with the most and the least ink give z_hi and z_lo (means of their
     z); the direction d = z_hi - z_lo is added to and subtracted from other samples' z, each
     keeping its own condition (class or caption).  arithmetic.json says whether ink moved the
-    way d points, measured on the new images.  With ``groups`` (the class of each sample) ink is
-    counted relative to its class's mean, so that d is a style, not "an 8 rather than a 1".
+    way d points, measured on the new images.  ``score`` is each sample's ink (ink_of).  With
+    ``groups`` (the class of each sample) ink is counted relative to its class's mean, so that d
+    is a style, not "an 8 rather than a 1".
     """
-    score = ink(images)
+    score = np.array(score, dtype=np.float64)  # a copy: the class centring below writes into it
     if groups is not None:
         for g in np.unique(groups):
             score[groups == g] -= score[groups == g].mean()
