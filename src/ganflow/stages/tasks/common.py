@@ -182,7 +182,9 @@ def stream_features(params: Params, source: ImageSource, keep: np.ndarray | None
 
     rows, device = block_rows(params), pick_device(params.evaluate.device)
     acc = StreamingMoments() if moments else None
-    kept: list[np.ndarray] = []
+    # the kept rows are written into one matrix as they come (a list of chunks joined at the end
+    # would hold them twice at the moment the walk ends)
+    kept: np.ndarray | None = None
     start = 0
     n_blocks = -(-len(source) // rows)
     for block in tqdm(source.blocks(rows), total=n_blocks, desc=f"inception features ({len(source)} images)",
@@ -194,13 +196,16 @@ def stream_features(params: Params, source: ImageSource, keep: np.ndarray | None
         if acc is not None:
             acc.update(feats)
         if keep is not None:
+            if kept is None:
+                kept = np.empty((len(keep), feats.shape[1]), dtype=feats.dtype)
             lo, hi = np.searchsorted(keep, [start, start + len(block)])
             if hi > lo:
-                kept.append(feats[keep[lo:hi] - start])
+                kept[lo:hi] = feats[keep[lo:hi] - start]
+        del feats
         start += len(block)
     if start != len(source):
         raise DataError(f"{source.label}: read {start} images, expected {len(source)}")
-    features = None if keep is None else (np.concatenate(kept) if kept else np.empty((0, 0)))
+    features = None if keep is None else (kept if kept is not None and len(keep) else np.empty((0, 0)))
     return features, acc
 
 

@@ -383,6 +383,12 @@ def write_fid(params: Params, exp: str, dataset: str, images, common: dict) -> d
         "baseline_definitions": {"mean_training_image": "every sample the mean training image (no learning)"},
         **common}
     write_metric(exp, "fid", record)
+    # fid.json is written: drop the whole sets' statistics (a 2048 x 2048 covariance each, and the
+    # floor's features below the cap) before the capped metrics build theirs; only the reference
+    # set can be reused, when it holds its features.
+    fake_src = scored if fake_sub is fake else Subset(scored, seeded_subset(len(scored), cap, seed))
+    real_whole = real if real.features is not None else None
+    del real, fake, floor
 
     # Precision/recall and memorisation hold every feature: capped subsets above evaluate.max_features_in_memory.
     def capped(source: ImageSource, label: str, whole=None):
@@ -392,10 +398,10 @@ def write_fid(params: Params, exp: str, dataset: str, images, common: dict) -> d
         sub = Subset(source, seeded_subset(len(source), cap, seed), f"{label} ({cap} of {len(source)}, seed {seed})")
         return reference_set(params, sub, sub.label), sub
 
-    real_sub, _ = capped(ref_images, f"{pairs}/{ref_split}", real)
+    real_sub, _ = capped(ref_images, f"{pairs}/{ref_split}", real_whole)
+    del real_whole
     train_set, train_src = capped(train_images, f"{pairs}/train")
     holdout = real_sub if ref_split == "test" else capped(test_images, f"{pairs}/test")[0]
-    fake_src = scored if fake_sub is fake else Subset(scored, seeded_subset(len(scored), cap, seed))
     capped_common = common if max(len(ref_images), len(scored), len(train_images)) <= cap else {
         **common, "feature_subsets": {"max_features_in_memory": cap, "seed": seed, "generated": fake_sub.n,
                                       "reference": real_sub.n, "train": train_set.n}}
