@@ -81,6 +81,25 @@ def _at(doc: dict | None, dotted: str):
     return node if isinstance(node, (int, float)) and not isinstance(node, bool) else None
 
 
+def _value(doc: dict | None, key):
+    """A number of a metric file: a dotted key, or a function of the whole file (pooled baselines)."""
+    return key(doc) if callable(key) else _at(doc, key)
+
+
+def _per_domain(doc: dict | None, *keys: str) -> list[tuple]:
+    """The numbers at ``keys`` of each per_domain entry of a domains file (stargan) that holds them all."""
+    per = (doc or {}).get("per_domain")
+    rows = [tuple(_at(v, k) for k in keys) for v in per.values()] if isinstance(per, dict) else []
+    return [r for r in rows if all(x is not None for x in r)]
+
+
+def _pooled_as_is(doc: dict | None) -> float | None:
+    """domain_accuracy.json keeps the untranslated inputs' rate per target domain only; pooled by each
+    domain's count of inputs, as its value pools the translations (hits / total over every domain)."""
+    rows = [(a, n) for a, n in _per_domain(doc, "input_as_is", "n") if n > 0]
+    return sum(a * n for a, n in rows) / sum(n for _, n in rows) if rows else None
+
+
 def _heads(task: str | None, seed0: dict[str, dict]) -> list[tuple[str, str, str, list[tuple[str, str]], bool]]:
     """The headline metric(s) of a task: (label, file, key, [(baseline name, key in the same file)],
     lower is better).  Unpaired translation has one per direction."""
@@ -101,7 +120,7 @@ def _heads(task: str | None, seed0: dict[str, dict]) -> list[tuple[str, str, str
                               True))
         return heads
     if task == "domains":
-        return [("domain accuracy", "domain_accuracy", "value", [("input_as_is", "input_as_is")], False)]
+        return [("domain accuracy", "domain_accuracy", "value", [("input_as_is", _pooled_as_is)], False)]
     if task in ("unconditional", "labelled", "captioned"):
         return [("fid", "fid", "value", [(b, b) for b in ("mean_training_image",) if b in fid], True)]
     return [("fid", "fid", "value", [], True)]
@@ -147,7 +166,10 @@ def _fid_text(runs: list[dict[str, dict]], task: str | None) -> str:
     values = [_at(f, "value") for f in fids]
     if all(v is None for v in values):
         return ""
-    return f"{mean_std_text(values)} (n = {_at(fids[0], 'n_fake') or '?'})"
+    n = _at(fids[0], "n_fake")
+    if n is None and task == "domains":  # stargan's fid.json: the mean of per-domain FIDs, each its own n
+        n = int(sum(k for (k,) in _per_domain(fids[0], "n_fake"))) or None
+    return f"{mean_std_text(values)} (n = {n or '?'})"
 
 
 def quality_rows(exp: str, task: str | None, runs: list[dict[str, dict]]) -> list[dict[str, str]]:
@@ -161,7 +183,7 @@ def quality_rows(exp: str, task: str | None, runs: list[dict[str, dict]]) -> lis
         model = [_at(r.get(file), key) for r in runs]
         shown, checks = [], []
         for name, bkey in baselines:
-            base = [_at(r.get(file), bkey) for r in runs]
+            base = [_value(r.get(file), bkey) for r in runs]
             if spread(base)[0] is None:
                 continue
             shown.append(f"{name} {mean_std_text(base)}")

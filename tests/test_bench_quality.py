@@ -102,14 +102,25 @@ def test_unpaired_rows_per_direction_and_wins(bench):
     assert rows["fid B2A"]["FID (n)"] == "A2B 20 (n = 60); B2A 70 (n = 60)"
 
 
+def domains_seed(value: float, per: dict[str, tuple[float, int]]) -> dict:
+    """stargan's files as evaluate (stages/tasks/domains.py) writes them: the untranslated inputs'
+    rate and the FID's n per target domain only."""
+    return {"domain_accuracy": {"value": value, "per_domain": {
+                d: {"accuracy": value, "n": n, "input_as_is": a} for d, (a, n) in per.items()}},
+            "fid": {"value": 10.0, "per_domain": {d: {"value": 10.0, "input_as_is": 50.0, "n_real": 7, "n_fake": n}
+                                                  for d, (_, n) in per.items()}}}
+
+
 def test_domains_higher_is_better(bench):
-    files = [{"domain_accuracy": {"value": v, "input_as_is": 0.2}, "fid": {"value": 10.0, "n_fake": 5}}
-             for v in (0.9, 0.7)]
+    per = {"0": (0.0, 30), "1": (0.5, 10)}  # pooled over the 40 inputs: (0 * 30 + 0.5 * 10) / 40
+    files = [domains_seed(v, per) for v in (0.9, 0.7)]
     (row,) = bench.quality_rows("stargan", "domains", files)
     assert row["value"] == f"0.8 ± {np.std([0.9, 0.7], ddof=1):.2g}"
+    assert row["baselines (no learning)"] == f"input_as_is {5 / 40:.4g} ± 0"  # the same inputs every seed
     assert row["beats every baseline"] == "yes"
     assert row["accuracy"] == f"domain 0.8 ± {np.std([0.9, 0.7], ddof=1):.2g}"
-    worse = [{"domain_accuracy": {"value": 0.1, "input_as_is": 0.2}}]
+    assert row["FID (n)"] == "10 ± 0 (n = 40)"
+    worse = [domains_seed(0.1, per)]
     assert bench.quality_rows("stargan", "domains", worse)[0]["beats every baseline"] == "no: loses to input_as_is"
 
 
