@@ -62,7 +62,10 @@ def spread(values: list[float | None]) -> tuple[float | None, float | None]:
     v = [float(x) for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))]
     if not v:
         return None, None
-    return float(np.mean(v)), (float(np.std(v, ddof=1)) if len(v) > 1 else None)
+    if len(v) == 1:
+        return float(v[0]), None
+    # Equal values (a baseline the seeds share, 1/classes): exactly 0, not float noise such as 1.7e-17.
+    return float(np.mean(v)), (0.0 if min(v) == max(v) else float(np.std(v, ddof=1)))
 
 
 def mean_std_text(values: list[float | None], digits: int = 4) -> str:

@@ -111,6 +111,12 @@ def domains_seed(value: float, per: dict[str, tuple[float, int]]) -> dict:
                                                   for d, (_, n) in per.items()}}}
 
 
+def test_a_shared_value_has_zero_spread(bench):
+    # 1/10 three times: numpy's std is about 1.7e-17, which the table printed as "± 1.7e-17"
+    assert bench.spread([0.1, 0.1, 0.1]) == (pytest.approx(0.1), 0.0)
+    assert bench.mean_std_text([1 / 10] * 3, 3) == "0.1 ± 0"
+
+
 def test_domains_higher_is_better(bench):
     per = {"0": (0.0, 30), "1": (0.5, 10)}  # pooled over the 40 inputs: (0 * 30 + 0.5 * 10) / 40
     files = [domains_seed(v, per) for v in (0.9, 0.7)]
