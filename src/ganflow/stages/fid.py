@@ -75,7 +75,9 @@ def load_extractor(weights: Path | None):
             model = load_fid_inception(weights)
     except Exception as e:  # torch raises many types for a wrong file; all mean the same here
         raise DataError(f"fid: {weights} is not a FID Inception weight file ({type(e).__name__}: {e})") from None
-    return model, {"weights": str(weights), "weights_sha256": digest}
+    # As evaluate runs it (tasks/common.py), so that both hash, and cache, the same network.
+    model.fold_for_inference_()
+    return model, {"weights": str(weights), "weights_sha256": digest, "inception_execution": model.execution}
 
 
 # -- folders -------------------------------------------------------------------------------------

@@ -88,7 +88,9 @@ def _extractor() -> FIDInceptionV3:
     weights = paths.fid_weights_file()
     if not weights.is_file():
         raise MissingInputError(f"{weights} not found: run `ganflow weights` first (it finds or fetches the FID Inception)")
-    return load_fid_inception(weights)
+    # Folded batch norm + NHWC: ~1.8x faster on CPU; its tensors are what _extractor_hash hashes,
+    # so statistics cached from the unfolded network (features ~2e-6 apart) are not reused.
+    return load_fid_inception(weights).fold_for_inference_()
 
 
 @lru_cache(maxsize=1)
@@ -289,7 +291,7 @@ def fid_provenance() -> dict:
         "feature_extractor": "FIDInceptionV3 pool3 (2048-d)", "weights_sha256": meta["sha256"],
         "weights_source_sha256": meta["source_sha256"], "weights_source": meta["source_kind"],
         "extractor_sha256": _extractor_hash(), "preprocessing": PREPROCESSING,
-        "resize_rule": PREPROCESSING["resize"],
+        "resize_rule": PREPROCESSING["resize"], "inception_execution": getattr(_extractor(), "execution", None),
     }
 
 
