@@ -28,6 +28,8 @@ Columns (every number is one a metric file holds; the table is a pure function o
                      under 5% of the samples (rare), with the rarest class's share
   FID (n)            FID of the outputs at the number of generated images it was computed on
   beats baselines    yes, or no and which baseline(s) it loses to (on the seed mean)
+  training budget    steps x batch size, and the training's wall time (mean ± std over the seeds),
+                     with the torch threads and the autocast dtype it ran with (run.json)
 """
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ RARE = 0.05  # a class under this share of the samples counts as rarely produced
 # Metric files read besides tables.METRIC_FILES: label preservation (unpaired sets with labels).
 EXTRA_FILES = ("label_preservation",)
 COLUMNS = ["experiment", "task", "metric", "value", "baselines (no learning)", "accuracy", "coverage",
-           "FID (n)", "seeds", "beats every baseline"]
+           "FID (n)", "seeds", "beats every baseline", "training budget"]
 
 
 # -- the table: a pure function of the metric files --------------------------------------------------
@@ -175,12 +177,27 @@ def _fid_text(runs: list[dict[str, dict]], task: str | None) -> str:
     return f"{mean_std_text(values)} (n = {n or '?'})"
 
 
+def _budget(runs: list[dict[str, dict]]) -> str:
+    """steps x batch and training seconds from the seeds' run.json records ("" without them)."""
+    records = [r.get("run") for r in runs]
+    if not all(isinstance(x, dict) for x in records):
+        return ""
+    steps = {x.get("steps") for x in records}
+    batch = {_at(x, "params.train.batch_size") for x in records}
+    threads = sorted({str(x.get("threads")) for x in records})
+    dtype = sorted({str(x.get("amp_dtype") or "float32") for x in records})
+    size = (f"{next(iter(steps)):,} steps x {next(iter(batch))}" if len(steps) == len(batch) == 1
+            else f"steps {sorted(steps, key=str)}, batch {sorted(batch, key=str)}")
+    return (f"{size}; {mean_std_text([x.get('wall_time_s') for x in records], 3)} s "
+            f"({'/'.join(threads)} thread(s), {'/'.join(dtype)})")
+
+
 def quality_rows(exp: str, task: str | None, runs: list[dict[str, dict]]) -> list[dict[str, str]]:
     """The table rows of one experiment from its seeds' metric files ({file stem: JSON object} per seed)."""
     if not runs or not any(runs):
         return [{**{c: "" for c in COLUMNS}, "experiment": exp, "task": task or "?", "metric": "not run"}]
     accuracy, acc_baselines = _accuracy(task, runs)
-    coverage, fid = _coverage(runs), _fid_text(runs, task)
+    coverage, fid, budget = _coverage(runs), _fid_text(runs, task), _budget(runs)
     rows = []
     for label, file, key, baselines, lower in _heads(task, runs[0]):
         model = [_at(r.get(file), key) for r in runs]
@@ -196,7 +213,7 @@ def quality_rows(exp: str, task: str | None, runs: list[dict[str, dict]]) -> lis
         rows.append({"experiment": exp, "task": task or "?", "metric": label, "value": mean_std_text(model),
                      "baselines (no learning)": "; ".join(shown) or "none recorded",
                      "accuracy": accuracy, "coverage": coverage, "FID (n)": fid, "seeds": str(len(runs)),
-                     "beats every baseline": verdict(checks)})
+                     "beats every baseline": verdict(checks), "training budget": budget})
     return rows
 
 
@@ -222,8 +239,10 @@ def render(rows: list[dict[str, str]]) -> str:
 
 
 def metric_files(folder: Path) -> dict[str, dict]:
-    """{stem: JSON object} of the metric files in ``folder`` (tables.read_json: broken files are named)."""
-    return {stem: doc for stem in METRIC_FILES + EXTRA_FILES if (doc := read_json(folder / f"{stem}.json")) is not None}
+    """{stem: JSON object} of the metric files in ``folder`` (tables.read_json: broken files are named),
+    and the run record as "run" where the folder keeps one (the benchmark's seed folders do)."""
+    return {stem: doc for stem in METRIC_FILES + EXTRA_FILES + ("run",)
+            if (doc := read_json(folder / f"{stem}.json")) is not None}
 
 
 def reuse_runs(exp: str, seeds: list[int]) -> list[dict[str, dict]]:
@@ -271,7 +290,7 @@ def run_seed(raw: dict, exp: str, seed: int, steps: int | None, threads: int | N
         for stem in found:
             shutil.copy2(work / paths.exp_dir(exp) / f"{stem}.json", keep / f"{stem}.json")
         shutil.copy2(work / paths.model_dir(exp) / "run.json", keep / "run.json")
-        return found
+        return metric_files(keep)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

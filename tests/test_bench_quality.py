@@ -135,3 +135,15 @@ def test_unknown_experiment_is_named(bench, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert bench.main(["--reuse", "--exp", "nope"]) == 1
     assert "nope" in capsys.readouterr().err
+
+
+def test_training_budget_from_the_run_records(bench):
+    """steps x batch and the training's wall time (mean ± std), threads and dtype, from run.json."""
+    def run(seconds):
+        return {"steps": 3000, "params": {"train": {"batch_size": 64}}, "wall_time_s": seconds, "threads": 1,
+                "amp_dtype": "bfloat16"}
+    seeds = [{**dcgan_seed(40.0, [100] * 10), "run": run(s)} for s in (100.0, 110.0, 120.0)]
+    row = bench.quality_rows("dcgan", "unconditional", seeds)[0]
+    assert row["training budget"] == "3,000 steps x 64; 110 ± 10 s (1 thread(s), bfloat16)"
+    # A seed folder without a run record (the pipeline's own results/<exp>/): no budget claimed.
+    assert bench.quality_rows("dcgan", "unconditional", [dcgan_seed(40.0, [100] * 10)])[0]["training budget"] == ""
