@@ -142,11 +142,19 @@ def _accuracy(task: str | None, runs: list[dict[str, dict]]) -> tuple[str, list[
         return f"domain {mean_std_text([_at(r.get('domain_accuracy'), 'value') for r in runs], 3)}", []
     lp = [r.get("label_preservation") for r in runs]
     if all(lp):
+        # label_preservation.py's record: directions.<d>.accuracy, beside the rate of always answering
+        # the target domain's mean image (directions.<d>.mean_target.accuracy), a no-learning baseline.
         directions = sorted(set().union(*((d.get("directions") or {}).keys() for d in lp)))
-        parts = [f"{d} {mean_std_text([_at(x, f'directions.{d}.value') for x in lp], 3)}" for d in directions]
+        parts, baselines = [], []
+        for d in directions:
+            acc = [_at(x, f"directions.{d}.accuracy") for x in lp]
+            parts.append(f"{d} {mean_std_text(acc, 3)}")
+            mean_target = [_at(x, f"directions.{d}.mean_target.accuracy") for x in lp]
+            if spread(mean_target)[0] is not None:
+                baselines.append((f"label {d}: mean target", acc, mean_target, False))
         if not parts and all(_at(x, "value") is not None for x in lp):
             parts = [mean_std_text([_at(x, "value") for x in lp], 3)]
-        return ("label " + "; ".join(parts)) if parts else "", []
+        return ("label " + "; ".join(parts)) if parts else "", baselines
     return "", []
 
 

@@ -147,3 +147,21 @@ def test_training_budget_from_the_run_records(bench):
     assert row["training budget"] == "3,000 steps x 64; 110 ± 10 s (1 thread(s), bfloat16)"
     # A seed folder without a run record (the pipeline's own results/<exp>/): no budget claimed.
     assert bench.quality_rows("dcgan", "unconditional", [dcgan_seed(40.0, [100] * 10)])[0]["training budget"] == ""
+
+
+def test_label_preservation_as_evaluate_writes_it(bench):
+    """The label accuracy per direction is read from the record label_preservation.py writes
+    (directions.<d>.accuracy, with the mean target image's rate as its no-learning baseline)."""
+    def seed(a2b, b2a):
+        return {"fid": {"directions": {d: {"value": 80.0, "input_as_is": 280.0, "n_fake": 359} for d in ("A2B", "B2A")}},
+                "label_preservation": {"metric": "label_preservation", "value": {"A2B": a2b, "B2A": b2a},
+                                       "directions": {d: {"accuracy": v, "n": 359, "input_as_is": {"accuracy": 0.99},
+                                                          "mean_target": {"accuracy": 0.1, "class": 1}}
+                                                      for d, v in (("A2B", a2b), ("B2A", b2a))}}}
+    rows = bench.quality_rows("cyclegan", "unpaired", [seed(0.85, 0.87), seed(0.87, 0.89)])
+    row = rows[0]
+    assert row["accuracy"] == "label A2B 0.86 ± 0.014; B2A 0.88 ± 0.014"
+    assert "label A2B: mean target 0.1 ± 0" in row["baselines (no learning)"]
+    assert row["beats every baseline"] == "yes"
+    worse = bench.quality_rows("cyclegan", "unpaired", [seed(0.05, 0.87)])[0]
+    assert worse["beats every baseline"] == "no: loses to label A2B: mean target"
