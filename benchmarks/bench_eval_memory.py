@@ -54,7 +54,7 @@ else:
     from ganflow.metrics.inception import FIDInceptionV3
     from ganflow.stages import paths
     if not paths.fid_weights_file().is_file():
-        net = FIDInceptionV3(with_logits=False).eval()
+        net = FIDInceptionV3(with_logits=False).eval().fold_for_inference_()  # as evaluate runs the real one
         common._extractor = lambda: net
 t0 = time.perf_counter()
 params = parse_params(yaml.safe_load(open("params.yaml")))
