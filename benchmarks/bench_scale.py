@@ -3,6 +3,7 @@
     python benchmarks/bench_scale.py                    # N = 2000, 10000, 50000
     python benchmarks/bench_scale.py --n 2000 --steps 20
     python benchmarks/bench_scale.py --n 2000 --keep    # keep the project folders (path printed)
+    python benchmarks/bench_scale.py --n 10000 --fid-samples 10000 --reference train   # a standard FID protocol
 
 For each N it builds, in a temporary project folder, N seeded 178 x 218 RGB JPEGs (CelebA's
 size: smooth random blobs plus pixel noise, no two alike) and a params.yaml with one data set
@@ -73,16 +74,25 @@ def make_images(folder: Path, n: int, start: int = 0) -> None:
             pass
 
 
-def write_params(project: Path, images: Path, steps: int) -> None:
+def write_params(project: Path, images: Path, steps: int, fid_samples: int | None = None,
+                 reference: str = "test", data: str = "disk") -> None:
+    """One data set, one DCGAN on it.  fid_samples: images drawn by sample and scored by evaluate
+    (sample.n_generated and evaluate.n_samples; None keeps params.yaml's defaults); reference: the
+    real split FID is computed against; data: train.<exp>.data (disk: batches read from the pairs,
+    so the training process's memory does not grow with N)."""
     params = {
         "seed": 0,
         "datasets": {DATASET: {"source": "image_folder", "image_size": 64, "test_fraction": 0.2, "split_seed": 0,
                                "options": {"path": str(images)}}},
         "experiments": {EXP: {"model": "dcgan", "dataset": DATASET}},
-        "train": {EXP: {"steps": steps, "batch_size": 64, "log_every": max(1, steps // 10),
+        "train": {EXP: {"steps": steps, "batch_size": 64, "log_every": max(1, steps // 10), "data": data,
                         "snapshot_every": steps, "checkpoint_every": steps, "augment_flip": True,
                         "net": {"z_dim": 100, "ngf": 32, "ndf": 32}}},
+        "evaluate": {"reference": reference},
     }
+    if fid_samples is not None:
+        params["sample"] = {"n_generated": fid_samples}
+        params["evaluate"]["n_samples"] = fid_samples
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -108,15 +118,15 @@ def tree_hashes(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def bench(n: int, images: Path, work: Path, steps: int, repeats: int,
-          upto: str) -> list[tuple[str, int, float, float, float]]:
+def bench(n: int, images: Path, work: Path, steps: int, repeats: int, upto: str,
+          fid_samples: int | None = None, reference: str = "test", data: str = "disk") -> list[tuple[str, int, float, float, float]]:
     project = work / f"n{n}"
     project.mkdir()
     subset = project / "images"   # this N's images: hard links to the first n of the shared set
     subset.mkdir()
     for i in range(n):
         os.link(images / f"{i:06d}.jpg", subset / f"{i:06d}.jpg")
-    write_params(project, subset, steps)
+    write_params(project, subset, steps, fid_samples, reference, data)
     logs = project / "logs"
     logs.mkdir()
     rows = []
@@ -159,6 +169,12 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=20, help="DCGAN training steps (batch 64)")
     ap.add_argument("--repeats", type=int, default=3, help="pair runs per worker count (the median is shown)")
     ap.add_argument("--upto", choices=["pair", "evaluate"], default="evaluate", help="last stage to run")
+    ap.add_argument("--fid-samples", type=int, default=None,
+                    help="images sample draws and evaluate scores (default: params.yaml's, 1,000)")
+    ap.add_argument("--reference", choices=["test", "train"], default="test",
+                    help="the real split FID is computed against")
+    ap.add_argument("--data", choices=["disk", "memory", "auto"], default="disk",
+                    help="train.<exp>.data: where training batches come from")
     ap.add_argument("--keep", action="store_true", help="keep the temporary project folders")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ganflow-scale-"))
@@ -171,7 +187,8 @@ def main() -> int:
               f"({os.cpu_count()} cores seen); projects under {work}", flush=True)
         for n in sorted(args.n):
             print(f"N = {n}", flush=True)
-            rows += bench(n, images, work, args.steps, args.repeats, args.upto)
+            rows += bench(n, images, work, args.steps, args.repeats, args.upto,
+                          args.fid_samples, args.reference, args.data)
     finally:
         if args.keep:
             print(f"kept: {work}")
