@@ -1,5 +1,6 @@
 """dcgan's label-free options against mode dropping: the weight average (net.ema), two learning
-rates (net.lr_d / lr_g), DiffAugment translation (net.translate), PacGAN packing (net.pack); and
+rates (net.lr_d / lr_g), DiffAugment translation (net.translate), PacGAN packing (net.pack), the R1
+penalty (net.r1); and
 the mean-training-image FID baseline the generators' fid.json carries."""
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ganflow.models.cgan import CGANConfig
 from ganflow.models.dcgan import DCGAN, NoiseConfig
 from ganflow.nn.diffaugment import translate
 from ganflow.nn.ema import ema_decay, update_ema
+from ganflow.nn.losses import r1_penalty
 from ganflow.train.step import train_step
 
 INFO = DataInfo(channels=1, image_size=16)
@@ -113,6 +115,33 @@ def test_pack_stacks_images_as_channels():
     assert all(torch.isfinite(v) for v in terms.values())
     with pytest.raises(ValueError, match="at least 2"):
         m.seen_by_d(x[:1])
+
+
+def test_r1_penalty_known_answers():
+    x = torch.randn(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    w = torch.randn(1, 4, 4, generator=torch.Generator().manual_seed(1))
+    xi = x.clone().requires_grad_(True)   # linear D: the gradient is w for every image
+    assert torch.allclose(r1_penalty((xi * w).flatten(1).sum(1), xi), w.pow(2).sum())
+    xi = x.clone().requires_grad_(True)   # D = sum x^2: gradient 2x, penalty mean 4 ||x||^2
+    assert torch.allclose(r1_penalty(xi.pow(2).flatten(1).sum(1), xi), 4 * x.flatten(1).pow(2).sum(1).mean())
+    with pytest.raises(ValueError, match="require grad"):
+        r1_penalty(x.sum(), x)
+
+
+def test_r1_joins_d_loss_and_trains_d():
+    plain, reg = tiny(), tiny(r1=10.0)
+    torch.manual_seed(5)
+    a = plain.d_loss(batch())
+    torch.manual_seed(5)
+    b = reg.d_loss(batch())
+    assert "r1" not in a and b["r1"] > 0
+    assert torch.allclose(b["total"], a["total"] + 5.0 * b["r1"])
+    b["total"].backward()          # the penalty's own graph reaches D's weights
+    a["total"].backward()
+    grads = [(p.grad, q.grad) for p, q in zip(plain.D.parameters(), reg.D.parameters()) if p.grad is not None]
+    assert grads and any(not torch.allclose(g, h) for g, h in grads)
+    terms = train_step(tiny(r1=1.0, translate=0.125), batch(), 0)
+    assert terms["D_r1"] > 0 and all(torch.isfinite(v) for v in terms.values())
 
 
 def test_cgan_does_not_take_dcgan_only_options():

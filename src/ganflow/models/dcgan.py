@@ -12,7 +12,8 @@ dcgan's own options (NoiseConfig), all label-free: ``ema`` (sample from a moving
 weights, nn/ema.py), ``lr_d`` / ``lr_g`` (two time-scale learning rates, Heusel et al. 2017) and
 ``translate`` (DiffAugment's differentiable translation of what D sees, nn/diffaugment.py) and
 ``pack`` (PacGAN, Lin et al. 2018: D judges m images at once, stacked as channels, so a G that
-draws the same few digits over and over is easy to spot from the pack).
+draws the same few digits over and over is easy to spot from the pack) and ``r1`` (Mescheder et
+al.'s zero-centred penalty on D's gradient at real images, StyleGAN's regulariser; logged as "r1").
 
 Batches carry "x" (real images in [-1, 1]); generate() takes "z" (N, z_dim).
 """
@@ -28,7 +29,7 @@ from ganflow.models.base import Batch, DataInfo, NetConfig, Phase, TwoPlayerGAN
 from ganflow.nn.dcgan import DCGANFeatures, DCGANGenerator, ScoreHead, adversarial_terms, fixed_noise
 from ganflow.nn.diffaugment import translate
 from ganflow.nn.ema import EMAGenerator
-from ganflow.nn.losses import generator_loss
+from ganflow.nn.losses import generator_loss, r1_penalty
 from ganflow.nn.norm import init_weights
 from ganflow.nn.spectral import maybe_spectral_normed
 
@@ -51,6 +52,7 @@ class NoiseConfig(DCGANConfig):
     lr_g: PositiveFloat | None = None             # G's learning rate (null: train.<exp>.lr)
     translate: float = Field(0.0, ge=0, le=0.5)   # D sees real and fake shifted by up to this x size
     pack: PositiveInt = 1                         # PacGAN: D scores packs of this many images of one kind
+    r1: float = Field(0.0, ge=0)                  # R1 gamma: D's loss += gamma / 2 * E||grad D(real)||^2; 0: off
 
 
 def dcgan_features(channels: int, image_size: int, cfg: DCGANConfig) -> DCGANFeatures:
@@ -115,8 +117,15 @@ class DCGAN(TwoPlayerGAN):
         x = batch["x"]
         # One generator forward per step, shared by both phases: D sees it detached, G keeps the graph.
         self._fake = self.G(self.noise(len(x), x.device))
-        return adversarial_terms(self.D(self.seen_by_d(x)), self.D(self.seen_by_d(self._fake.detach())),
-                                 self.cfg.gan_loss)
+        real_in = self.seen_by_d(x)
+        if self.cfg.r1 > 0:   # the gradient is taken at what D reads (translated, packed)
+            real_in = real_in.detach().requires_grad_(True)
+        real_scores = self.D(real_in)
+        terms = adversarial_terms(real_scores, self.D(self.seen_by_d(self._fake.detach())), self.cfg.gan_loss)
+        if self.cfg.r1 > 0:
+            terms["r1"] = r1_penalty(real_scores, real_in)
+            terms["total"] = terms["total"] + 0.5 * self.cfg.r1 * terms["r1"]
+        return terms
 
     def g_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         fake = self._fake if self._fake is not None else self.G(self.noise(len(batch["x"]), batch["x"].device))

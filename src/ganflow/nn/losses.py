@@ -59,3 +59,16 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor,
     scores = critic(x_hat)
     grad, = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(real_scores: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): mean over samples of ||grad_x D(x)||_2^2 on real images.
+
+    ``real_inputs`` must be the tensor D scored, with requires_grad set before the forward pass.
+    Keeping D flat on the data stops it from sharpening around the few modes G has found, the
+    instability that makes G chase them.  The graph is kept so that the penalty trains D.
+    """
+    if not real_inputs.requires_grad:
+        raise ValueError("r1_penalty: real_inputs must require grad before D scores them")
+    grad, = torch.autograd.grad(real_scores.sum(), real_inputs, create_graph=True)
+    return grad.float().flatten(1).pow(2).sum(dim=1).mean()
