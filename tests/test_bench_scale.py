@@ -50,3 +50,16 @@ def test_pair_only_run_prints_its_table(tmp_path):
                           "--repeats", "1", "--upto", "pair"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "pair (2 workers)" in out.stdout and "pair N=24: 1 worker" in out.stdout
+
+
+def test_core_ceiling_bench_runs_pairs_work(capsys, monkeypatch):
+    import io
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))   # spawned workers import it by name
+    cores = importlib.import_module("bench_cores")
+
+    from PIL import Image
+    data = cores.jpeg_bytes(2)
+    assert Image.open(io.BytesIO(data[0])).size == (178, 218)
+    assert cores.per_image_work(data[0]) > 0
+    assert cores.main(["--images", "4", "--rounds", "1"]) == 0
+    assert "ceiling: 2 processes / 1 = " in capsys.readouterr().out
