@@ -77,6 +77,25 @@ def run_seed(cfg: dict, threads: int | None) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def judge_recall(dataset: str = "digits") -> dict[str, list[float]]:
+    """The classifier's recall per class on the real train and test splits (run from the project
+    root): is a rare class rare in G's samples, or just hard for the judge?"""
+    import numpy as np
+
+    from ganflow.params import load_params
+    from ganflow.stages.tasks.common import classifier_logits, load_domain_classifier
+    from ganflow.stages.tasks.unconditional import labels_of, split_source
+
+    params, (model, _, _) = load_params(), load_domain_classifier(dataset)
+    out = {}
+    for split in ("train", "test"):
+        rows, images = split_source(dataset, split)
+        logits = classifier_logits(params, model, images)
+        truth, predicted = labels_of(rows, dataset, logits.shape[1]), logits.argmax(1)
+        out[split] = [float(np.mean(predicted[truth == c] == c)) for c in range(logits.shape[1])]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", dest="changes", action="append", default=[],
@@ -85,9 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, action="append", default=None, help="run only these seeds")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads for training")
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
+    ap.add_argument("--judge", action="store_true",
+                    help="first print the classifier's recall per digit on the real train and test splits")
     ap.add_argument("--out", type=Path, default=Path("results/bench_quality/dcgan_sweep.jsonl"))
     args = ap.parse_args(argv)
     raw = yaml.safe_load(args.params.read_text())
+    if args.judge:
+        for split, recall in judge_recall(raw["experiments"][EXP]["dataset"]).items():
+            print(f"judge on real {split} digits, recall per class: {' '.join(f'{100 * r:.1f}' for r in recall)}")
     base = raw["train"][EXP].get("seed", 0)
     seeds = args.seed if args.seed is not None else [base + i for i in range(args.seeds)]
     label = " ".join(args.changes) or "none (params.yaml)"

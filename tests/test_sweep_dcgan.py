@@ -49,7 +49,7 @@ def test_short_run_scores_every_sample(tmp_path):
         ganflow(tmp_path, *args)
     out = tmp_path / "rows.jsonl"
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sweep_dcgan.py"), "--set", "steps=5",
-                          "--seed", "0", "--threads", "1", "--out", str(out)],
+                          "--judge", "--seed", "0", "--threads", "1", "--out", str(out)],
                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     row = json.loads(out.read_text())
@@ -57,3 +57,5 @@ def test_short_run_scores_every_sample(tmp_path):
     assert sum(row["class_histogram"]) == row["n"] == 1000 and len(row["class_histogram"]) == 10
     assert row["rarest_share"] == min(row["class_histogram"]) / 1000
     assert "every digit >= 5% on every seed" in run.stdout
+    judged = [line for line in run.stdout.splitlines() if line.startswith("judge on real test digits")]
+    assert judged and len(judged[0].split(":")[1].split()) == 10
