@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,14 @@ def copy_project(dest: Path) -> Path:
     for folder in ("workflow", "src", ".dvc"):
         shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
     return dest
+
+
+def benchmark(name: str):
+    """benchmarks/<name>.py as a module, imported by name (so that spawned workers find it too)."""
+    folder = str(ROOT / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
 
 
 def tiny_params(params: dict) -> dict:

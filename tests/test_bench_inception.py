@@ -1,14 +1,9 @@
 """benchmarks/bench_inception.py runs and prints both networks, their ratio and their difference."""
-import importlib.util
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_inception.py"
+from conftest import benchmark
 
 
 def test_bench_inception_prints_both_networks(capsys):
-    spec = importlib.util.spec_from_file_location("bench_inception", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark("bench_inception")
     assert bench.main(["--batch-size", "1", "--size", "8", "--repeats", "1", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("published", "folded"))}

@@ -2,12 +2,12 @@
 asked for (FID sample count, reference split, data store), and its pair-only run agrees with itself."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import benchmark
 
 from ganflow.params import load_params
 
@@ -16,10 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "benchmarks" / "bench_scale.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return benchmark("bench_scale")
 
 
 def test_default_protocol_keeps_params_defaults(bench, tmp_path):
@@ -52,10 +49,9 @@ def test_pair_only_run_prints_its_table(tmp_path):
     assert "pair (2 workers)" in out.stdout and "pair N=24: 1 worker" in out.stdout
 
 
-def test_core_ceiling_bench_runs_pairs_work(capsys, monkeypatch):
+def test_core_ceiling_bench_runs_pairs_work(capsys):
     import io
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))   # spawned workers import it by name
-    cores = importlib.import_module("bench_cores")
+    cores = benchmark("bench_cores")   # its spawned processes import it by name
 
     from PIL import Image
     data = cores.jpeg_bytes(2)

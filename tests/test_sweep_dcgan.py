@@ -2,13 +2,13 @@
 scores the samples with the digits' classifier (a histogram over all of them)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import benchmark
 import yaml
 
 from ganflow.params import parse_params
@@ -18,10 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def sweep():
-    spec = importlib.util.spec_from_file_location("sweep_dcgan", ROOT / "benchmarks" / "sweep_dcgan.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return benchmark("sweep_dcgan")
 
 
 def test_changes_reach_train_and_net(sweep):
