@@ -13,7 +13,7 @@ weights, nn/ema.py), ``lr_d`` / ``lr_g`` (two time-scale learning rates, Heusel 
 ``translate`` (DiffAugment's differentiable translation of what D sees, nn/diffaugment.py) and
 ``pack`` (PacGAN, Lin et al. 2018: D judges m images at once, stacked as channels, so a G that
 draws the same few digits over and over is easy to spot from the pack) and ``r1`` (Mescheder et
-al.'s zero-centred penalty on D's gradient at real images, StyleGAN's regulariser; logged as "r1").
+al.'s zero-centred penalty on D's gradient at real images, StyleGAN's regulariser; logged as D_r1).
 
 Batches carry "x" (real images in [-1, 1]); generate() takes "z" (N, z_dim).
 """
