@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from ganflow.data.images import resize, to_uint8
+from ganflow.data.layouts import centre_square
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_scale import synthetic_image  # noqa: E402  (the same synthetic faces bench_scale pairs)
@@ -46,13 +47,10 @@ def jpeg_bytes(n: int) -> list[bytes]:
 
 
 def per_image_work(data: bytes) -> int:
-    """pair's per-image steps, in memory: decode to float32, centre square crop, ganflow's own
-    float bicubic resize to 64 px (data/images.py), 8-bit rounding, PNG encoding."""
+    """pair's per-image steps, in memory: decode to float32, pair's centre square crop and its
+    float bicubic resize to 64 px (data/layouts.py, data/images.py), 8-bit rounding, PNG encoding."""
     arr = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float32) / 255.0
-    h, w = arr.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    small = to_uint8(resize(arr[top:top + side, left:left + side], 64))
+    small = to_uint8(resize(centre_square(arr)[0], 64))
     buf = io.BytesIO()
     Image.fromarray(small).save(buf, format="PNG")
     return len(buf.getvalue())

@@ -77,16 +77,18 @@ def run_seed(cfg: dict, threads: int | None) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def judge_recall(dataset: str = "digits") -> dict[str, list[float]]:
-    """The classifier's recall per class on the real train and test splits (run from the project
-    root): is a rare class rare in G's samples, or just hard for the judge?"""
+def judge_recall(raw: dict) -> dict[str, list[float]]:
+    """The classifier's recall per class on the real train and test splits of the dcgan data set
+    (run from the project root): is a rare class rare in G's samples, or just hard for the judge?"""
     import numpy as np
 
-    from ganflow.params import load_params
+    from ganflow.params import parse_params
     from ganflow.stages.tasks.common import classifier_logits, load_domain_classifier
     from ganflow.stages.tasks.unconditional import labels_of, split_source
 
-    params, (model, _, _) = load_params(), load_domain_classifier(dataset)
+    params = parse_params(raw, "params.yaml (sweep)")
+    dataset = params.experiment(EXP).dataset
+    model, _, _ = load_domain_classifier(dataset)
     out = {}
     for split in ("train", "test"):
         rows, images = split_source(dataset, split)
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     raw = yaml.safe_load(args.params.read_text())
     if args.judge:
-        for split, recall in judge_recall(raw["experiments"][EXP]["dataset"]).items():
+        for split, recall in judge_recall(raw).items():
             print(f"judge on real {split} digits, recall per class: {' '.join(f'{100 * r:.1f}' for r in recall)}")
     base = raw["train"][EXP].get("seed", 0)
     seeds = args.seed if args.seed is not None else [base + i for i in range(args.seeds)]

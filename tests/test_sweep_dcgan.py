@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import benchmark
 import yaml
+from conftest import benchmark
 
 from ganflow.params import parse_params
 
