@@ -13,13 +13,20 @@ the orchestrators do, each as its own `python -m ganflow.cli` process on this ch
     fetch; pair --workers 1 and --workers 2, alternately, --repeats times each (every run's
     file hashes must agree); weights, train (--steps), sample, evaluate
 
+Each pair run's output is moved aside, not deleted, until the benchmark ends: ext4 passes over
+inodes freed in the last 30 seconds when it allocates new ones, so a run started right after
+50,000 files were deleted spent a third of its time in the kernel (perf: recently_deleted under
+ext4_create) and measured the file system's bookkeeping, not pair.
+
 mask is left out: it paints mouths of detected faces, and these images have none.
 
 Columns: wall seconds of the stage's process; its CPU seconds (user + system, its workers
 included: on a machine shared with other jobs, wall time says little about the work); peak RSS, the largest resident set of any one
 process of the stage (os.wait4's ru_maxrss: the stage's process or, for pair, its largest
 worker; not their sum), in MB.  pair's wall time is the median of its runs; the other stages run
-once.  The last lines give pair's 1-worker median time over its 2-worker one.
+once.  The last lines give pair's 1-worker median time over its 2-worker one, beside what two
+processes can gain over one on this machine at all (benchmarks/bench_cores.py, measured in the
+same run: two virtual CPUs may share one physical core).
 """
 from __future__ import annotations
 
@@ -140,9 +147,12 @@ def bench(n: int, images: Path, work: Path, steps: int, repeats: int, upto: str,
     pairs = project / "data" / "pairs" / DATASET
     timed: dict[int, list[tuple[float, float, float]]] = {1: [], 2: []}
     first = None
-    for _ in range(repeats):  # 1 and 2 workers alternately, so a change in the machine's load hits both
+    aside = project / "earlier_pairs"   # earlier runs' outputs: deleted with the project, after timing
+    aside.mkdir()
+    for run in range(repeats):  # 1 and 2 workers alternately, so a change in the machine's load hits both
         for workers in (1, 2):
-            shutil.rmtree(pairs, ignore_errors=True)
+            if pairs.exists():
+                os.replace(pairs, aside / f"run{run}_w{workers}")
             timed[workers].append(run_stage(project, ["pair", "--dataset", DATASET, "--workers", str(workers)],
                                             logs / f"pair_{workers}.log"))
             hashes = tree_hashes(pairs)
@@ -176,6 +186,8 @@ def main() -> int:
     ap.add_argument("--data", choices=["disk", "memory", "auto"], default="disk",
                     help="train.<exp>.data: where training batches come from")
     ap.add_argument("--keep", action="store_true", help="keep the temporary project folders")
+    ap.add_argument("--ceiling-images", type=int, default=300,
+                    help="images per process for the machine's 2-process ceiling (bench_cores.py)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ganflow-scale-"))
     rows = []
@@ -198,11 +210,28 @@ def main() -> int:
     for name, n, wall, cpu, rss in rows:
         print(f"{name:<18} {n:>7} {wall:>9.1f} {cpu:>9.1f} {rss:>12.0f}")
     print()
+    ceiling = core_ceiling(args.ceiling_images)
     for n in sorted(args.n):
         t = {name: wall for name, m, wall, _, _ in rows if m == n}
+        ratio = t['pair (1 worker)'] / t['pair (2 workers)']
         print(f"pair N={n}: 1 worker {t['pair (1 worker)']:.1f} s / 2 workers {t['pair (2 workers)']:.1f} s "
-              f"= {t['pair (1 worker)'] / t['pair (2 workers)']:.2f}x")
+              f"= {ratio:.2f}x ({ratio / ceiling:.0%} of this machine's 2-process ceiling)")
+    print(f"2-process ceiling: {ceiling:.2f}x (bench_cores.py, {args.ceiling_images} images per process, "
+          f"median of 3 rounds)")
     return 0
+
+
+def core_ceiling(images: int, rounds: int = 3) -> float:
+    """bench_cores.py's ratio: two processes' images/s over one's, for pair's per-image work."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_cores
+
+    data = bench_cores.jpeg_bytes(images)
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(rounds):
+        for n in (1, 2):
+            rates[n].append(bench_cores.timed(data, n))
+    return statistics.median(rates[2]) / statistics.median(rates[1])
 
 
 if __name__ == "__main__":

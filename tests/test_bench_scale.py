@@ -44,9 +44,10 @@ def test_synthetic_images_differ_and_have_celeba_size(bench):
 
 def test_pair_only_run_prints_its_table(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--n", "24",
-                          "--repeats", "1", "--upto", "pair"], capture_output=True, text=True, timeout=600)
+                          "--repeats", "1", "--upto", "pair", "--ceiling-images", "4"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "pair (2 workers)" in out.stdout and "pair N=24: 1 worker" in out.stdout
+    assert "of this machine's 2-process ceiling" in out.stdout and "2-process ceiling: " in out.stdout
 
 
 def test_core_ceiling_bench_runs_pairs_work(capsys):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,12 +92,28 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(arr, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
-def save_image(path: Path | str, arr: np.ndarray) -> None:
-    """Write a [0,1] float (or uint8) array as an 8-bit PNG, atomically."""
+def save_image(path: Path | str, arr: np.ndarray, *, atomic: bool = True) -> None:
+    """Write a [0,1] float (or uint8) array as an 8-bit PNG, atomically.
+
+    ``atomic=False`` is for a new file inside a folder that is itself being built atomically
+    (atomic.atomic_dir, as pair does): the PNG is encoded in memory and written with one
+    exclusive create, no temporary name, chmod and rename per file (on a set of 200,000 images,
+    600,000 fewer directory operations, which workers writing one folder contend for)."""
     arr = np.asarray(arr)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     data = arr if arr.dtype == np.uint8 else to_uint8(arr)
+    if not atomic:
+        buf = io.BytesIO()
+        Image.fromarray(data).save(buf, format="PNG")
+        try:
+            f = open(path, "xb")
+        except FileNotFoundError:  # the first file of its folder
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            f = open(path, "xb")
+        with f:
+            f.write(buf.getbuffer())
+        return
     with atomic_path(path) as tmp:
         Image.fromarray(data).save(tmp, format="PNG")
 

@@ -27,13 +27,14 @@ folders, the homework folders, class sub-folders, a plain image folder) into Tab
 from __future__ import annotations
 
 import functools
+import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from ganflow import errors
 from ganflow.atomic import write_json
@@ -49,6 +50,7 @@ RESIZE_RULE = "bicubic (PIL, float32)"
 CROP_RULE = "largest centred square (top = (h - s) // 2, left = (w - s) // 2, s = min(h, w))"
 CAPTION_JOIN = " | "
 _MAX_LISTED = 200  # problems printed in one error; the rest are counted
+_MANIFEST_CHUNK = 10_000  # manifest rows turned into a DataFrame at a time (bounded memory)
 
 
 class LayoutError(errors.DataError, ValueError):
@@ -56,13 +58,15 @@ class LayoutError(errors.DataError, ValueError):
 
 
 # ----------------------------------------------------------------------------------- rows
+# A table lists every image of a set before any is read, so its rows are kept small (slots, no
+# per-row empty dicts, paths as plain strings): a CelebA-sized listing is then ~0.5 KB per image.
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Img:
     """Where one image comes from: a file, one half of a side-by-side file, or an array in memory."""
     name: str                                  # for messages: a path, or "file[index]"
-    path: Path | None = None
+    path: Path | str | None = None             # a str may be the very object ``name`` is
     half: Literal["left", "right"] | None = None
     array: np.ndarray | None = None            # uint8 or float in [0, 1]
 
@@ -85,12 +89,33 @@ class Img:
         return arr[:, : w // 2] if self.half == "left" else arr[:, w // 2:]
 
 
-@dataclass
+class _NoFields(Mapping):
+    """The read-only empty fields of a row that has none: one object shared by every such row
+    (a dict each would be 64 bytes per image), pickled by name so workers share theirs too."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __reduce__(self) -> str:
+        return "_NO_FIELDS"
+
+
+_NO_FIELDS = _NoFields()
+
+
+@dataclass(slots=True)
 class Row:
     id: str
     split: str | None                          # None: the seeded train/test rule decides
     images: dict[str, Img | None]              # "image", or "a" and "b"; None: no such image
-    fields: dict[str, Any] = field(default_factory=dict)   # domain, label, captions, attributes
+    # domain, label, captions, attributes; rows without fields share one read-only empty mapping
+    fields: Mapping[str, Any] = field(default_factory=lambda: _NO_FIELDS)
     landmarks: tuple[float, float, float, float] | None = None  # lx, ly, rx, ry in raw pixels
 
 
@@ -154,9 +179,7 @@ def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int
     rows = _unique(table.rows, problems)
     rule = table.split_rule
     if rule is None:
-        split = seeded_split([r.id for r in rows], test_fraction, split_seed)
-        for r in rows:
-            r.split = split[r.id]
+        _assign_seeded_split(rows, test_fraction, split_seed)
         rule = split_rule(test_fraction, split_seed)
     n_available = len(rows)
     has_val = any(r.split == "val" for r in rows)
@@ -170,6 +193,8 @@ def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int
             raise ValueError(f"row {row.id!r}: split {row.split!r} is not one of {SPLITS}")
 
     job = _RowJob(table.layout, table.channels, image_size, Path(out), current_pixel_limit())
+    # What was written is kept as the rows themselves (the manifest is derived from them at the
+    # end), so the parent's memory per image is a pointer, not a manifest record.
     written, channels_seen, landmarks, cropped = [], {}, [], False
     n_workers = parallel.worker_count(workers, len(rows))
     with parallel.Workers(n_workers) as pool:
@@ -189,7 +214,7 @@ def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int
             cropped |= result.cropped
             if result.landmarks is not None:
                 landmarks.append({"id": row.id, **result.landmarks})
-            written.append(_manifest_row(table, row, result.rel))
+            written.append(row)
 
     if problems and on_bad == "error":
         raise DataError(_problem_message(dataset, table.root, problems))
@@ -201,11 +226,13 @@ def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int
                          f"datasets.{dataset}.options.channels to 1 or 3 to convert them all")
     if len(written) < 2:
         raise DataError(f"pair: {dataset}: {len(written)} usable image(s) in {table.root}; need at least 2")
-    if not any(r["split"] == "train" for r in written):
+    counts = {s: sum(r.split == s for r in written) for s in SPLITS}
+    if not counts["train"]:
         raise DataError(f"pair: {dataset}: no training images left in {table.root}")
 
-    columns = ["id", "split", *_layout_columns(table)]
-    pd.DataFrame(written, columns=columns).to_csv(out / "manifest.csv", index=False)
+    import pandas as pd  # here, not at the top: every pair worker imports this module
+
+    _write_manifest(out / "manifest.csv", table, written)
     if landmarks:
         pd.DataFrame(landmarks, columns=["id", "lx", "ly", "rx", "ry"]).to_csv(out / "landmarks.csv", index=False)
     if problems:
@@ -219,7 +246,6 @@ def write(table: Table, out: Path, *, dataset: str, source: str, image_size: int
     if cropped:
         meta["crop"] = CROP_RULE
     meta["split_rule"] = rule
-    counts = {s: sum(r["split"] == s for r in written) for s in SPLITS}
     for s in SPLITS:
         if s != "val" or has_val:  # n_val only for sets that have a validation split
             meta[f"n_{s}"] = counts[s]
@@ -249,7 +275,6 @@ class _RowJob:
 
 @dataclass(frozen=True)
 class _Written:
-    rel: dict[str, str]                 # column -> path under out
     ndims: tuple[int, ...]              # each image's ndim as read (2: grayscale, 3: colour)
     cropped: bool
     landmarks: dict | None
@@ -275,16 +300,15 @@ def _pair_row(job: _RowJob, row: Row) -> tuple[list[Problem], _Written | None]:
                                     f"size mismatch between partners: {ha}x{wa} vs {hb}x{wb} (height x width)", row.id))
     if row_problems or parallel.stop_requested():
         return row_problems, None
-    rel, ndims, cropped, moved = {}, [], False, None
+    ndims, cropped, moved = [], False, None
     for col, arr in loaded.items():
         ndims.append(arr.ndim)
         square, (top, left, side) = centre_square(arr)
         cropped |= square.shape != arr.shape
-        rel[col] = _rel_path(job.layout, row, col)
-        save_image(job.out / rel[col], resize(square, job.image_size))
+        save_image(job.out / _rel_path(job.layout, row, col), resize(square, job.image_size), atomic=False)
         if col == "image" and row.landmarks is not None:
             moved = _moved_landmarks(row.landmarks, top, left, side, job.image_size)
-    return [], _Written(rel, tuple(ndims), cropped, moved)
+    return [], _Written(tuple(ndims), cropped, moved)
 
 
 def centre_square(arr: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
@@ -320,6 +344,31 @@ def _unique(rows: list[Row], problems: list[Problem]) -> list[Row]:
             continue
         seen[r.id] = r
     return list(seen.values())
+
+
+def _assign_seeded_split(rows: list[Row], test_fraction: float, split_seed: int) -> None:
+    """Set each row's split by the seeded rule (the id -> split map is dropped on return)."""
+    split = seeded_split([r.id for r in rows], test_fraction, split_seed)
+    for r in rows:
+        r.split = split[r.id]
+
+
+def _write_manifest(path: Path, table: Table, rows: list[Row]) -> None:
+    """manifest.csv from the written rows, a chunk of rows at a time: the same bytes as one
+    DataFrame of them all, without holding a record per image."""
+    import pandas as pd
+
+    columns = ["id", "split", *_layout_columns(table)]
+    with open(path, "w", newline="") as f:
+        for start in range(0, len(rows), _MANIFEST_CHUNK):
+            chunk = [_manifest_row(table, row, _written_paths(table.layout, row))
+                     for row in rows[start:start + _MANIFEST_CHUNK]]
+            pd.DataFrame(chunk, columns=columns).to_csv(f, index=False, header=start == 0)
+
+
+def _written_paths(layout: str, row: Row) -> dict[str, str]:
+    """column -> path under out of each image of a written row (what _pair_row wrote)."""
+    return {col: _rel_path(layout, row, col) for col, img in row.images.items() if img is not None}
 
 
 def _rel_path(layout: str, row: Row, col: str) -> str:
@@ -511,13 +560,28 @@ def image_folder_table(root: Path, *, channels: int | None = None) -> Table:
     parts = _by_split(root)
     rows = []
     for split, folder in parts:
-        for p in sorted(q for q in folder.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file()
-                        and not any(s.startswith(".") for s in q.relative_to(folder).parts)):
-            rel = p.relative_to(folder).with_suffix("").as_posix()
-            rows.append(Row(safe_id(f"{split}_{rel}" if split else rel), split, {"image": Img(str(p), p)}))
+        # Sorted by path components (a/x before a-b/x), as sorted(pathlib.Path) orders them.
+        for rel in sorted(_image_files_below(str(folder)), key=lambda r: r.split("/")):
+            path = os.path.join(str(folder), rel)   # one str serves as the name and the path
+            stem = os.path.splitext(rel)[0]
+            rows.append(Row(safe_id(f"{split}_{stem}" if split else stem), split, {"image": Img(path, path)}))
     if not rows:
         raise LayoutError(f"{root}: no images found")
     return Table("single", rows, Path(root), _rule(parts[0][0] is not None, "the set's split folders"), channels)
+
+
+def _image_files_below(folder: str, prefix: str = "") -> Iterator[str]:
+    """Paths ("sub/name.jpg", relative to ``folder``) of the image files below it, any depth;
+    hidden files and folders are skipped, symbolic links to folders are not followed.  Plain
+    strings from os.scandir, so a listing of 200,000 files builds no Path objects."""
+    with os.scandir(folder) as entries:
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            if e.is_dir(follow_symlinks=False):
+                yield from _image_files_below(e.path, f"{prefix}{e.name}/")
+            elif os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file():
+                yield prefix + e.name
 
 
 def unpaired_table(root: Path, *, channels: int | None = None) -> Table:
