@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from ganflow.data.images import resize, to_uint8
+from ganflow.data.parallel import keep_freed_memory
 from ganflow.data.layouts import centre_square
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,6 +58,7 @@ def per_image_work(data: bytes) -> int:
 
 
 def worker(images: list[bytes], start, done) -> None:
+    keep_freed_memory()  # as pair's workers do (data/parallel.py), else page faults dominate
     start.wait()
     t0 = time.perf_counter()
     for data in images:

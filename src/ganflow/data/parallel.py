@@ -9,6 +9,11 @@ so the pending tasks do not pile up either.
 Processes come from the "spawn" context on every platform: the same behaviour as macOS and
 Windows, and no fork of a parent whose thread pools (torch, OpenMP) would be copied half-held.
 One worker runs in-process: no pool, same function, same results.
+
+Each worker keeps the memory it freed (glibc's ``mallopt``, see :func:`keep_freed_memory`): with
+glibc's defaults a fresh process hands an image's buffers back to the kernel after every image
+and faults them in again for the next, ~300 page faults an image; measured on pair at N = 10,000
+with 2 workers, 3.2 million page faults and 8 s of system time, against 78 thousand and 1.3 s.
 """
 from __future__ import annotations
 
@@ -41,9 +46,36 @@ def stop_requested() -> bool:
     return _stop is not None and _stop.is_set()
 
 
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+KEEP_BELOW = 16 << 20      # blocks under this come from the heap and are reused, not mmap'd each time
+TRIM_ABOVE = 64 << 20      # the heap is given back to the kernel only when this much of it is free
+
+
+def keep_freed_memory() -> bool:
+    """Make this process reuse freed blocks instead of returning them to the kernel at once.
+
+    Fixed thresholds replace glibc's adaptive ones, which in a new process start at 128 KiB: every
+    decoded image (a 178 x 218 float32 RGB array is 465 KB) is then mmap'd and unmapped, or trimmed
+    off the heap, per image.  Blocks over KEEP_BELOW (a huge photo) still go straight back.  False
+    where the C library has no mallopt (macOS, Windows): nothing changes there."""
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, KEEP_BELOW)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_ABOVE))
+
+
+malloc_tuned = False  # whether keep_freed_memory() took effect in this process (tests read it)
+
+
 def _init(stop) -> None:
-    global _stop
+    global _stop, malloc_tuned
     _stop = stop
+    if stop is not None and not malloc_tuned:
+        malloc_tuned = keep_freed_memory()
 
 
 class Workers:
