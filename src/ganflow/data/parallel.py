@@ -63,7 +63,7 @@ def keep_freed_memory() -> bool:
         import ctypes
 
         mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):  # no mallopt, or no C library handle (Windows)
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, KEEP_BELOW)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_ABOVE))
 
