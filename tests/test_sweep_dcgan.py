@@ -23,10 +23,10 @@ def sweep():
 
 def test_changes_reach_train_and_net(sweep):
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    cfg = sweep.with_changes(raw, ["net.r1=1.0", "steps=5000", "net.upsample=nearest"], seed=2)
+    cfg = sweep.with_changes(raw, ["net.r1=1.0", "steps=7000", "net.upsample=nearest"], seed=2)
     t = parse_params(cfg, "sweep").train["dcgan"]
-    assert (t.steps, t.seed, t.net["r1"], t.net["upsample"]) == (5000, 2, 1.0, "nearest")
-    assert raw["train"]["dcgan"]["steps"] != 5000          # the original is left alone
+    assert (t.steps, t.seed, t.net["r1"], t.net["upsample"]) == (7000, 2, 1.0, "nearest")
+    assert raw["train"]["dcgan"]["steps"] != 7000          # the original is left alone
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         sweep.with_changes(raw, ["net.r1"], seed=0)
 
