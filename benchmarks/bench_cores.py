@@ -81,16 +81,21 @@ def timed(images: list[bytes], n_procs: int) -> float:
     return n_procs * len(images) / max(seconds)
 
 
+def measure(images: list[bytes], rounds: int) -> dict[int, list[float]]:
+    """{processes: images/s per round} for 1 and 2 processes, alternated round by round."""
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(rounds):
+        for n in (1, 2):
+            rates[n].append(timed(images, n))
+    return rates
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=400, help="images each process works through per round")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
-    images = jpeg_bytes(args.images)
-    rates: dict[int, list[float]] = {1: [], 2: []}
-    for _ in range(args.rounds):
-        for n in (1, 2):
-            rates[n].append(timed(images, n))
+    rates = measure(jpeg_bytes(args.images), args.rounds)
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     print(f"{os.cpu_count()} CPUs seen; load average {os.getloadavg()[0]:.2f} at the end")
     print(f"{'processes':>9} | {'images/s (median)':>17} | rounds")

@@ -226,11 +226,7 @@ def core_ceiling(images: int, rounds: int = 3) -> float:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bench_cores
 
-    data = bench_cores.jpeg_bytes(images)
-    rates: dict[int, list[float]] = {1: [], 2: []}
-    for _ in range(rounds):
-        for n in (1, 2):
-            rates[n].append(bench_cores.timed(data, n))
+    rates = bench_cores.measure(bench_cores.jpeg_bytes(images), rounds)
     return statistics.median(rates[2]) / statistics.median(rates[1])
 
 
