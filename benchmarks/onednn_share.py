@@ -54,7 +54,9 @@ def _child(threads: int, steps: int, verbose: bool) -> str:
     if verbose:
         env["ONEDNN_VERBOSE"] = "1"
     out = subprocess.run([sys.executable, "-c", CHILD, str(threads), str(steps), str(ROOT / "params.yaml")],
-                         env=env, capture_output=True, text=True, check=True)
+                         env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the timed child ({threads} threads) failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return out.stdout
 
 
